@@ -1,0 +1,3 @@
+module github.com/tributary-dev/tributary
+
+go 1.26
