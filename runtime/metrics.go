@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"sync"
+	"time"
+)
+
+// BatchInfo describes one committed batch, as Spark's streaming UI does.
+type BatchInfo struct {
+	Time Time `json:"batchTime"`
+	// InputRecords is the number of records all sources contributed.
+	InputRecords  int64            `json:"inputRecords"`
+	SourceRecords map[string]int64 `json:"sourceRecords,omitempty"`
+	SubmittedAt   time.Time        `json:"submittedAt"`
+	StartedAt     time.Time        `json:"startedAt"`
+	CompletedAt   time.Time        `json:"completedAt"`
+	// SchedulingDelay is how long the batch waited for earlier batches.
+	SchedulingDelay time.Duration `json:"schedulingDelay"`
+	// ProcessingTime is how long computing and committing took.
+	ProcessingTime time.Duration `json:"processingTime"`
+	// TotalDelay is scheduling delay plus processing time: how far the
+	// outputs lag behind the batch's end.
+	TotalDelay time.Duration `json:"totalDelay"`
+	// Attempts is 1 unless the batch was retried.
+	Attempts int `json:"attempts"`
+}
+
+// Metrics is a snapshot of a context's progress.
+type Metrics struct {
+	// Batches are the most recent committed batches, oldest first.
+	Batches []BatchInfo `json:"batches"`
+	// LastCompleted is the newest committed batch time, 0 before the first.
+	LastCompleted Time `json:"lastCompletedBatch"`
+	// PendingBatches are cut but not yet committed.
+	PendingBatches int `json:"pendingBatches"`
+	// CompletedBatches and TotalRecords count since Start.
+	CompletedBatches int64 `json:"completedBatches"`
+	TotalRecords     int64 `json:"totalRecords"`
+}
+
+// Listener is told about each committed batch, in batch order. It runs on
+// the commit path, so it must be quick.
+type Listener interface {
+	OnBatchCompleted(BatchInfo)
+}
+
+// ListenerFunc adapts a function to Listener.
+type ListenerFunc func(BatchInfo)
+
+// OnBatchCompleted implements Listener.
+func (f ListenerFunc) OnBatchCompleted(b BatchInfo) { f(b) }
+
+type metricsStore struct {
+	mu        sync.Mutex
+	keep      int
+	m         Metrics
+	listeners []Listener
+}
+
+func newMetricsStore(keep int) *metricsStore { return &metricsStore{keep: keep} }
+
+func (s *metricsStore) record(b BatchInfo, pending int) {
+	s.mu.Lock()
+	s.m.Batches = append(s.m.Batches, b)
+	if len(s.m.Batches) > s.keep {
+		s.m.Batches = append(s.m.Batches[:0:0], s.m.Batches[len(s.m.Batches)-s.keep:]...)
+	}
+	s.m.LastCompleted = b.Time
+	s.m.PendingBatches = pending
+	s.m.CompletedBatches++
+	s.m.TotalRecords += b.InputRecords
+	ls := s.listeners
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.OnBatchCompleted(b)
+	}
+}
+
+// Metrics returns a snapshot of the context's batch metrics.
+func (c *Context) Metrics() Metrics {
+	s := c.metrics
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.m
+	m.Batches = append([]BatchInfo(nil), s.m.Batches...)
+	return m
+}
+
+// AddListener registers l for every batch committed from now on.
+func (c *Context) AddListener(l Listener) {
+	s := c.metrics
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+}

@@ -1,0 +1,200 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Source feeds one input stream. It is the contract every input implements,
+// whether it pulls replayable ranges (files, offsets) or is pushed data by a
+// Receiver.
+//
+// Lifecycle: Open once before the first batch; then Plan once per batch, in
+// batch order, on the batch clock; then Close once, after the last batch or
+// when the context stops. Plan, Exhausted and Close are never called
+// concurrently with each other.
+type Source[T any] interface {
+	// Open prepares the source. An error stops Start and is returned by it.
+	Open(ctx context.Context) error
+	// Plan decides which data belongs to the batch at t and returns it as an
+	// Input. It runs on the batch clock and must not block for long: a
+	// receiver-based source hands over what has been stored; an offset-based
+	// source (Kafka's direct approach) returns the offset ranges to read.
+	// An error fails the batch, and the job stops: planning has moved the
+	// source forward, so the batch cannot be re-planned.
+	Plan(ctx context.Context, t Time) (Input[T], error)
+	// Exhausted reports that a bounded source has planned all its data: the
+	// batch it planned last was its final one. When every source of a
+	// context is exhausted, the context commits that batch and stops by
+	// itself. Unbounded sources always return false.
+	Exhausted() bool
+	// Close releases the source. Receivers stop receiving.
+	Close() error
+}
+
+// Input is what one source contributes to one batch. It must be replayable:
+// Read returns the same records of a partition, in the same order, every time
+// it is called, so that lost partitions can be recomputed from lineage.
+type Input[T any] interface {
+	// Partitions is the number of partitions of the batch's input.
+	Partitions() int
+	// Read yields the records of partition p until yield returns false. It
+	// runs in a task, concurrently with other partitions' reads. An error
+	// fails the batch, naming the input stream.
+	Read(ctx context.Context, p int, yield func(T) bool) error
+}
+
+// MemoryInput is an Input whose partitions are already in memory, such as
+// stored receiver blocks or queued datasets, so that the engine reads them in
+// place instead of copying them.
+type MemoryInput[T any] interface {
+	Input[T]
+	Partition(p int) []T
+}
+
+// memoryInput is a MemoryInput over a fixed set of partitions.
+type memoryInput[T any] [][]T
+
+func (m memoryInput[T]) Partitions() int       { return len(m) }
+func (m memoryInput[T]) Partition(p int) []T   { return m[p] }
+func (m memoryInput[T]) Read(_ context.Context, p int, yield func(T) bool) error {
+	for _, r := range m[p] {
+		if !yield(r) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// inputStream is the stream of a Source: its batch at t is what the source
+// planned for t.
+type inputStream[T any] struct {
+	nodeInfo
+	memo[T]
+	src Source[T]
+
+	mu      sync.Mutex
+	planned map[Time]Input[T]
+}
+
+func newInputStream[T any](src Source[T]) *inputStream[T] {
+	return &inputStream[T]{src: src, planned: map[Time]Input[T]{}}
+}
+
+// NewInputStream returns the stream of a custom Source. The graph can only be
+// rebuilt from a description if the source is created by a registered
+// function: see SourceStream.
+func NewInputStream[T any](c *Context, src Source[T]) Stream[T] {
+	return addStream(c, NodeSpec{Op: "source"}, nil, nil, map[string]any{"source": src}, func(b *builder) (streamNode[T], error) {
+		src, ok := b.values["source"].(Source[T])
+		if !ok {
+			return nil, fmt.Errorf("a custom source object cannot be rebuilt from a description; create it with SourceStream and a registered function")
+		}
+		return newInputStream(src), nil
+	})
+}
+
+// SourceStream returns the stream of the Source that the registered function
+// newSource creates when the context starts.
+func SourceStream[T any](c *Context, newSource Fn[func() (Source[T], error)]) Stream[T] {
+	return addStream(c, NodeSpec{Op: "customSource"}, nil, fns("new", newSource), nil, func(b *builder) (streamNode[T], error) {
+		fn, err := builderFn[func() (Source[T], error)](b, "new")
+		if err != nil {
+			return nil, err
+		}
+		src, err := fn.f()
+		if err != nil {
+			return nil, fmt.Errorf("creating source: %w", err)
+		}
+		return newInputStream(src), nil
+	})
+}
+
+func (s *inputStream[T]) open(ctx context.Context) error { return s.src.Open(ctx) }
+func (s *inputStream[T]) exhausted() bool               { return s.src.Exhausted() }
+func (s *inputStream[T]) close() error                  { return s.src.Close() }
+
+func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
+	in, err := s.src.Plan(ctx, t)
+	if err != nil {
+		return err
+	}
+	if in == nil {
+		in = memoryInput[T](nil)
+	}
+	s.mu.Lock()
+	s.planned[t] = in
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *inputStream[T]) compute(t Time) (*dataset[T], error) {
+	s.mu.Lock()
+	in, ok := s.planned[t]
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no input was planned for this batch (it is older than the stream remembers)")
+	}
+	if mi, ok := in.(MemoryInput[T]); ok {
+		parts := make([][]T, mi.Partitions())
+		for p := range parts {
+			parts[p] = mi.Partition(p)
+		}
+		return materialized(&s.nodeInfo, t, parts, nil), nil
+	}
+	return persist(&dataset[T]{stream: &s.nodeInfo, time: t, parts: in.Partitions(),
+		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
+			stopped := false
+			err := in.Read(tc.ctx, p, func(r T) bool {
+				if !yield(r) {
+					stopped = true
+					return false
+				}
+				return true
+			})
+			if err != nil {
+				abortTask(fmt.Errorf("reading input partition %d: %w", p, err))
+			}
+			return !stopped
+		}}), nil
+}
+
+func (s *inputStream[T]) materialize(ctx context.Context, t Time) (int64, error) {
+	ds, err := get[T](s, t)
+	if err != nil || ds == nil {
+		return 0, err
+	}
+	if err := ensureAll(ctx, s.ctx.sched, ds.stages); err != nil {
+		return 0, err
+	}
+	return ds.records(), nil
+}
+
+func (s *inputStream[T]) forget(before Time) {
+	s.memo.forget(before)
+	s.mu.Lock()
+	for t := range s.planned {
+		if t < before {
+			delete(s.planned, t)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// splitEvenly cuts records into at most n contiguous partitions of nearly
+// equal size.
+func splitEvenly[T any](records []T, n int) [][]T {
+	if len(records) == 0 {
+		return nil
+	}
+	if n > len(records) {
+		n = len(records)
+	}
+	parts := make([][]T, n)
+	for i := range parts {
+		lo, hi := i*len(records)/n, (i+1)*len(records)/n
+		parts[i] = records[lo:hi:hi]
+	}
+	return parts
+}

@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+var stageIDs atomic.Int64
+
+// stage is a unit of materialization: the map side of a shuffle, or the
+// partitions of a persisted dataset. It runs at most once; every batch that
+// needs it waits for the same run. Stages form the DAG that the scheduler
+// walks: a stage's deps run before its tasks.
+type stage struct {
+	id     int64
+	stream *nodeInfo
+	time   Time
+	kind   string
+	deps   []*stage
+	tasks  int
+	run    func(tc *taskContext, p int) error
+
+	mu    sync.Mutex
+	state int // 0 pending, 1 running, 2 done
+	done  chan struct{}
+	err   error
+}
+
+func newStage(n *nodeInfo, t Time, kind string, deps []*stage, tasks int, run func(*taskContext, int) error) *stage {
+	return &stage{id: stageIDs.Add(1), stream: n, time: t, kind: kind, deps: deps, tasks: tasks, run: run, done: make(chan struct{})}
+}
+
+// ensure runs the stage (after its deps) unless it already ran or is
+// running, in which case it waits for that run. It is called from batch
+// coordinator goroutines, never from a worker, so a waiting caller never holds
+// a worker that the stage needs.
+func (st *stage) ensure(ctx context.Context, s *scheduler) error {
+	st.mu.Lock()
+	switch st.state {
+	case 2:
+		st.mu.Unlock()
+		return st.err
+	case 1:
+		st.mu.Unlock()
+		select {
+		case <-st.done:
+			return st.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	st.state = 1
+	st.mu.Unlock()
+
+	err := s.runTasks(ctx, st.stream, st.time, st.kind, st.deps, st.tasks, st.run)
+
+	st.mu.Lock()
+	st.err = err
+	st.state = 2
+	close(st.done)
+	st.mu.Unlock()
+	return err
+}
+
+// ensureAll runs independent stages concurrently and returns the first error.
+func ensureAll(ctx context.Context, s *scheduler, stages []*stage) error {
+	switch len(stages) {
+	case 0:
+		return nil
+	case 1:
+		return stages[0].ensure(ctx, s)
+	}
+	errs := make([]error, len(stages))
+	var wg sync.WaitGroup
+	seen := make(map[int64]bool, len(stages))
+	for i, st := range stages {
+		if seen[st.id] {
+			continue
+		}
+		seen[st.id] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.ensure(ctx, s)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

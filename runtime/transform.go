@@ -1,0 +1,79 @@
+package runtime
+
+// Batch is one materialized batch of a stream, as a transform or a
+// foreachBatch hook sees it.
+type Batch[T any] struct {
+	Time       Time
+	Partitions [][]T
+}
+
+// Len returns the number of records in the batch.
+func (b Batch[T]) Len() int {
+	n := 0
+	for _, p := range b.Partitions {
+		n += len(p)
+	}
+	return n
+}
+
+// Records returns every record, partition by partition.
+func (b Batch[T]) Records() []T {
+	out := make([]T, 0, b.Len())
+	for _, p := range b.Partitions {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// transformed applies a batch-to-batch function.
+type transformed[T, U any] struct {
+	nodeInfo
+	memo[U]
+	parent streamNode[T]
+	f      func(Batch[T]) ([]U, error)
+}
+
+// Transform returns a stream whose batch at t is f applied to the parent's
+// whole batch at t: any batch-level computation, such as a join with a static
+// dataset loaded once. f must be deterministic. Its records are spread over
+// as many partitions as the parent batch has.
+func Transform[T, U any](s Stream[T], f Fn[func(Batch[T]) ([]U, error)]) Stream[U] {
+	return unary(s, NodeSpec{Op: "transform"}, fns("f", f), func(b *builder, parent streamNode[T]) (streamNode[U], error) {
+		fn, err := builderFn[func(Batch[T]) ([]U, error)](b, "f")
+		if err != nil {
+			return nil, err
+		}
+		return &transformed[T, U]{parent: parent, f: fn.f}, nil
+	})
+}
+
+func (x *transformed[T, U]) compute(t Time) (*dataset[U], error) {
+	pd, err := get(x.parent, t)
+	if err != nil || pd == nil {
+		return nil, err
+	}
+	parts := max(pd.parts, 1)
+	var result [][]U
+	st := newStage(&x.nodeInfo, t, "transform", pd.stages, 1, func(tc *taskContext, _ int) error {
+		in := Batch[T]{Time: t, Partitions: make([][]T, pd.parts)}
+		for p := range in.Partitions {
+			pd.compute(tc, p, func(r T) bool { in.Partitions[p] = append(in.Partitions[p], r); return true })
+		}
+		tc.current = &x.nodeInfo
+		out, err := x.f(in)
+		result = splitEvenly(out, parts)
+		return err
+	})
+	return &dataset[U]{stream: &x.nodeInfo, time: t, parts: parts, stages: []*stage{st},
+		compute: func(_ *taskContext, p int, yield func(U) bool) bool {
+			if p >= len(result) {
+				return true
+			}
+			for _, u := range result[p] {
+				if !yield(u) {
+					return false
+				}
+			}
+			return true
+		}}, nil
+}
