@@ -56,8 +56,8 @@ type MemoryInput[T any] interface {
 // memoryInput is a MemoryInput over a fixed set of partitions.
 type memoryInput[T any] [][]T
 
-func (m memoryInput[T]) Partitions() int       { return len(m) }
-func (m memoryInput[T]) Partition(p int) []T   { return m[p] }
+func (m memoryInput[T]) Partitions() int     { return len(m) }
+func (m memoryInput[T]) Partition(p int) []T { return m[p] }
 func (m memoryInput[T]) Read(_ context.Context, p int, yield func(T) bool) error {
 	for _, r := range m[p] {
 		if !yield(r) {
@@ -112,8 +112,8 @@ func SourceStream[T any](c *Context, newSource Fn[func() (Source[T], error)]) St
 }
 
 func (s *inputStream[T]) open(ctx context.Context) error { return s.src.Open(ctx) }
-func (s *inputStream[T]) exhausted() bool               { return s.src.Exhausted() }
-func (s *inputStream[T]) close() error                  { return s.src.Close() }
+func (s *inputStream[T]) exhausted() bool                { return s.src.Exhausted() }
+func (s *inputStream[T]) close() error                   { return s.src.Close() }
 
 func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
 	in, err := s.src.Plan(ctx, t)
