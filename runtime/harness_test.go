@@ -40,6 +40,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		cfg.Workers = 2
 	}
 	cfg.Clock = clock
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -88,17 +88,23 @@ func (q *jobQueue) wake() {
 	}
 }
 
-// tryPop returns the next job if one is queued; drained reports that the
-// queue is closed and empty.
-func (q *jobQueue) tryPop() (j *batchJob, drained bool) {
+// tryPop returns the next job, or nil if none is queued.
+func (q *jobQueue) tryPop() *batchJob {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.jobs) == 0 {
-		return nil, q.closed
+		return nil
 	}
-	j = q.jobs[0]
+	j := q.jobs[0]
 	q.jobs = q.jobs[1:]
-	return j, false
+	return j
+}
+
+// drained reports that the queue is closed and empty: no batch will come.
+func (q *jobQueue) drained() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed && len(q.jobs) == 0
 }
 
 func (q *jobQueue) pending() int {
@@ -231,7 +237,7 @@ func (c *Context) runBatches(r *runState) {
 	defer func() { c.shutdown(r, inflight) }()
 	for {
 		for len(inflight) < c.cfg.MaxConcurrentBatches {
-			j, _ := r.queue.tryPop()
+			j := r.queue.tryPop()
 			if j == nil {
 				break
 			}
@@ -239,7 +245,7 @@ func (c *Context) runBatches(r *runState) {
 			inflight = append(inflight, j)
 		}
 		if len(inflight) == 0 {
-			if _, drained := r.queue.tryPop(); drained {
+			if r.queue.drained() {
 				return
 			}
 			select {
