@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,4 +152,32 @@ func runOn[T, U any](t *testing.T, cfg Config, batches [][]T, build func(Stream[
 		out[i] = col.at(batchTime(i + 1))
 	}
 	return out
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// runOnSource runs a bounded source for n batches and returns each batch.
+func runOnSource[T any](t *testing.T, source func(*Context) Stream[T], n int) [][]T {
+	t.Helper()
+	h := newHarness(t, Config{})
+	col := collect_(source(h.c))
+	h.start()
+	h.step(n)
+	if err := h.c.AwaitTermination(); err != nil {
+		t.Fatalf("run ended with %v", err)
+	}
+	out := make([][]T, n)
+	for i := range out {
+		out[i] = col.at(batchTime(i + 1))
+	}
+	return out
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

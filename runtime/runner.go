@@ -378,8 +378,9 @@ func (c *Context) completed(j *batchJob, pending int) {
 	c.metrics.record(info, pending)
 	c.log.Debug("batch committed", "batchTime", int64(j.time), "records", j.records,
 		"processingTime", info.ProcessingTime, "totalDelay", info.TotalDelay)
+	// A stream remembering d keeps the batches in (t-d, t].
 	for _, n := range c.nodes {
-		n.forget(j.time.Add(-n.info().remember))
+		n.forget(j.time.Add(-n.info().remember) + 1)
 	}
 }
 

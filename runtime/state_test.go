@@ -54,7 +54,9 @@ var dropAtThree = Func("test.dropAtThree", func(values []int, state Optional[int
 
 func TestUpdateStateByKeyDeletesKeyWhenFunctionSaysNone(t *testing.T) {
 	got := runOn(t, Config{}, [][]Pair[string, int]{{KV("a", 1), KV("a", 1)}, {KV("a", 1), KV("b", 1)}, {}},
-		func(s Stream[Pair[string, int]]) Stream[Pair[string, int]] { return UpdateStateByKey(s, dropAtThree, 0) })
+		func(s Stream[Pair[string, int]]) Stream[Pair[string, int]] {
+			return UpdateStateByKey(s, dropAtThree, 0)
+		})
 	want := []map[string]int{{"a": 2}, {"b": 1}, {"b": 1}}
 	for i := range want {
 		if m := asMap(t, got[i]); !reflect.DeepEqual(m, want[i]) {
