@@ -285,3 +285,9 @@ func (s *snapshots[K, V, S, M]) compute(t Time) (*dataset[Pair[K, S]], error) {
 			return true
 		}}, nil
 }
+
+// Named renames the stream and keeps access to its state.
+func (s StatefulStream[K, V, S, M]) Named(name string) StatefulStream[K, V, S, M] {
+	s.Stream = s.Stream.Named(name)
+	return s
+}
