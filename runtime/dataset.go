@@ -20,6 +20,10 @@ type dataset[T any] struct {
 	inMemory bool
 	// records counts the materialized records; valid once stages have run.
 	records func() int64
+	// keyParts, when positive, says the records are pairs hash-partitioned
+	// by key into keyParts partitions, so a keyed operator with the same
+	// partition count needs no shuffle.
+	keyParts int
 }
 
 // taskContext is what one running task sees.
@@ -68,7 +72,9 @@ func persist[T any](ds *dataset[T]) *dataset[T] {
 		parts[p] = out
 		return nil
 	})
-	return materialized(ds.stream, ds.time, parts, []*stage{st})
+	out := materialized(ds.stream, ds.time, parts, []*stage{st})
+	out.keyParts = ds.keyParts
+	return out
 }
 
 // concatDatasets is the union of datasets: their partitions side by side.

@@ -192,7 +192,7 @@ func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
 	if err != nil {
 		return nil, err
 	}
-	grouped := shuffleByKey(self, batch, m.parts, groupAgg[V]())
+	grouped := combineByKey(self, batch, m.parts, groupAgg[V]())
 	deps := grouped.stages
 	if prev.stage != nil {
 		deps = append([]*stage{prev.stage}, deps...)
@@ -274,7 +274,7 @@ func (s *snapshots[K, V, S, M]) compute(t Time) (*dataset[Pair[K, S]], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dataset[Pair[K, S]]{stream: &s.nodeInfo, time: t, parts: len(sb.maps), stages: []*stage{sb.stage},
+	return &dataset[Pair[K, S]]{stream: &s.nodeInfo, time: t, parts: len(sb.maps), stages: []*stage{sb.stage}, keyParts: len(sb.maps),
 		compute: func(_ *taskContext, p int, yield func(Pair[K, S]) bool) bool {
 			live := sb.maps[p].flatten()
 			for i, k := range live.keys {

@@ -25,8 +25,13 @@ type reducedWindowed[K comparable, V any] struct {
 // whole window. keep, if its name is not empty, drops keys whose value it
 // rejects (for example a count back to zero), so expired keys do not pile
 // up in the window's state.
+//
+// Each batch is first reduced by key (a stream of its own in the graph), and
+// the window keeps those per-batch results, already partitioned like the
+// window, so entering and leaving batches are merged without a shuffle.
 func ReduceByKeyAndWindowInv[K comparable, V any](s Stream[Pair[K, V]], reduce, inverse Fn[func(V, V) V], keep Fn[func(Pair[K, V]) bool],
 	length, slide time.Duration, partitions int) Stream[Pair[K, V]] {
+	s = ReduceByKey(s, reduce, partitions)
 	spec := windowSpec("reduceByKeyAndWindowInv", length, slide)
 	spec.Params["partitions"] = strconv.Itoa(partitions)
 	fnMap := fns("reduce", reduce, "inverse", inverse)
@@ -72,7 +77,6 @@ func (w *reducedWindowed[K, V]) parentLookback() time.Duration { return w.length
 
 func (w *reducedWindowed[K, V]) compute(t Time) (*dataset[Pair[K, V]], error) {
 	self := &w.nodeInfo
-	agg := reduceAgg(w.reduce)
 	prevT := t.Add(-w.slide)
 	if prevT <= w.ctx.zeroTime {
 		return w.fromScratch(t)
@@ -89,10 +93,12 @@ func (w *reducedWindowed[K, V]) compute(t Time) (*dataset[Pair[K, V]], error) {
 	if err != nil {
 		return nil, err
 	}
-	in := shuffleByKey(self, concatDatasets(self, t, entering), w.parts, agg)
-	out := shuffleByKey(self, concatDatasets(self, t, leaving), w.parts, agg)
-	stages := append(append(append([]*stage(nil), prev.stages...), in.stages...), out.stages...)
-	return &dataset[Pair[K, V]]{stream: self, time: t, parts: w.parts, stages: stages,
+	entering, leaving = w.aligned(entering), w.aligned(leaving)
+	stages := append([]*stage(nil), prev.stages...)
+	for _, ds := range append(append([]*dataset[Pair[K, V]](nil), entering...), leaving...) {
+		stages = append(stages, ds.stages...)
+	}
+	return &dataset[Pair[K, V]]{stream: self, time: t, parts: w.parts, stages: stages, keyParts: w.parts,
 		compute: func(tc *taskContext, p int, yield func(Pair[K, V]) bool) bool {
 			om := newOrderedMap[K, V](256)
 			prev.compute(tc, p, func(kv Pair[K, V]) bool {
@@ -100,46 +106,67 @@ func (w *reducedWindowed[K, V]) compute(t Time) (*dataset[Pair[K, V]], error) {
 				*v = kv.Value
 				return true
 			})
-			tc.current = self
-			out.compute(tc, p, func(kv Pair[K, V]) bool {
-				if v, ok := om.slot(kv.Key); ok {
+			for _, ds := range leaving {
+				ds.compute(tc, p, func(kv Pair[K, V]) bool {
+					tc.current = self
+					v, ok := om.slot(kv.Key)
+					if !ok {
+						// A key leaving the window that the previous window did
+						// not hold was dropped by keep; undoing it from
+						// nothing would be wrong.
+						abortTask(errInverseUnknownKey)
+					}
 					*v = w.inverse(*v, kv.Value)
-				} else {
-					// A key leaving the window that the previous window did not
-					// hold was dropped by keep; undoing it from nothing is wrong.
-					abortTask(errInverseUnknownKey)
-				}
-				return true
-			})
-			in.compute(tc, p, func(kv Pair[K, V]) bool {
-				if v, ok := om.slot(kv.Key); ok {
-					*v = w.reduce(*v, kv.Value)
-				} else {
-					*v = kv.Value
-				}
-				return true
-			})
+					return true
+				})
+			}
+			for _, ds := range entering {
+				w.reduceInto(tc, om, ds, p)
+			}
 			return w.emit(om, yield)
 		}}, nil
+}
+
+// aligned returns the batches partitioned like the window, reshuffling any
+// that are not (the parent is normally a reduceByKey with the same count).
+func (w *reducedWindowed[K, V]) aligned(dss []*dataset[Pair[K, V]]) []*dataset[Pair[K, V]] {
+	out := make([]*dataset[Pair[K, V]], len(dss))
+	for i, ds := range dss {
+		out[i] = combineByKey(&w.nodeInfo, ds, w.parts, reduceAgg(w.reduce))
+	}
+	return out
+}
+
+func (w *reducedWindowed[K, V]) reduceInto(tc *taskContext, om *orderedMap[K, V], ds *dataset[Pair[K, V]], p int) {
+	ds.compute(tc, p, func(kv Pair[K, V]) bool {
+		tc.current = &w.nodeInfo
+		if v, ok := om.slot(kv.Key); ok {
+			*v = w.reduce(*v, kv.Value)
+		} else {
+			*v = kv.Value
+		}
+		return true
+	})
 }
 
 // fromScratch computes the first window (or one after the previous window
 // was forgotten) by reducing every batch in it.
 func (w *reducedWindowed[K, V]) fromScratch(t Time) (*dataset[Pair[K, V]], error) {
-	self := &w.nodeInfo
 	dss, err := batchesIn(w.parent, t.Add(-w.length), t)
 	if err != nil {
 		return nil, err
 	}
-	all := shuffleByKey(self, concatDatasets(self, t, dss), w.parts, reduceAgg(w.reduce))
-	return &dataset[Pair[K, V]]{stream: self, time: t, parts: w.parts, stages: all.stages,
+	dss = w.aligned(dss)
+	var stages []*stage
+	for _, ds := range dss {
+		stages = append(stages, ds.stages...)
+	}
+	return &dataset[Pair[K, V]]{stream: &w.nodeInfo, time: t, parts: w.parts, stages: stages, keyParts: w.parts,
 		compute: func(tc *taskContext, p int, yield func(Pair[K, V]) bool) bool {
 			om := newOrderedMap[K, V](256)
-			all.compute(tc, p, func(kv Pair[K, V]) bool {
-				v, _ := om.slot(kv.Key)
-				*v = kv.Value
-				return true
-			})
+			for _, ds := range dss {
+				w.reduceInto(tc, om, ds, p)
+			}
 			return w.emit(om, yield)
 		}}, nil
 }

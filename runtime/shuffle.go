@@ -116,28 +116,46 @@ type aggregator[V, C any] struct {
 	mapSide bool
 }
 
-// shuffleByKey hash-partitions a pair dataset into parts partitions and
-// combines the values of each key. The map side is a stage of its own; the
-// returned dataset reads its output. Keys come out in first-seen order
-// (map task order, then record order), so the result is deterministic.
-func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
-	t := pd.time
+// combineByKey hash-partitions a pair dataset into parts partitions and
+// combines the values of each key. Keys come out in first-seen order (map
+// task order, then record order), so the result is deterministic. If the
+// input is already partitioned that way, the combine happens in place;
+// otherwise the map side is a stage of its own and the result reads its
+// output.
+func combineByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
 	if parts <= 0 {
 		parts = self.ctx.cfg.Parallelism
 	}
+	if pd.keyParts == parts {
+		return &dataset[Pair[K, C]]{stream: self, time: pd.time, parts: parts, stages: pd.stages, keyParts: parts,
+			compute: func(tc *taskContext, p int, yield func(Pair[K, C]) bool) bool {
+				om := newOrderedMap[K, C](64)
+				pd.compute(tc, p, func(kv Pair[K, V]) bool {
+					tc.current = self
+					if c, existed := om.slot(kv.Key); existed {
+						*c = agg.merge(*c, kv.Value)
+					} else {
+						*c = agg.create(kv.Value)
+					}
+					return true
+				})
+				return emitOrdered(om, yield)
+			}}
+	}
+	return shuffleByKey(self, pd, parts, agg)
+}
+
+func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
+	t := pd.time
 	// out[m][r] is map task m's output for reduce partition r.
 	out := make([][][]Pair[K, C], pd.parts)
 	mapStage := newStage(self, t, "shuffle", pd.stages, pd.parts, func(tc *taskContext, m int) error {
 		buckets := make([][]Pair[K, C], parts)
 		if agg.mapSide {
-			combined := make([]*orderedMap[K, C], parts)
+			// One map for the whole task: the partitioner's hash is then
+			// computed once per distinct key instead of once per record.
+			om := newOrderedMap[K, C](256)
 			pd.compute(tc, m, func(kv Pair[K, V]) bool {
-				r := partitionOf(kv.Key, parts)
-				om := combined[r]
-				if om == nil {
-					om = newOrderedMap[K, C](64)
-					combined[r] = om
-				}
 				tc.current = self
 				if c, existed := om.slot(kv.Key); existed {
 					*c = agg.merge(*c, kv.Value)
@@ -146,15 +164,9 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 				}
 				return true
 			})
-			for r, om := range combined {
-				if om == nil {
-					continue
-				}
-				b := make([]Pair[K, C], om.len())
-				for i, k := range om.keys {
-					b[i] = Pair[K, C]{Key: k, Value: om.vals[i]}
-				}
-				buckets[r] = b
+			for i, k := range om.keys {
+				r := partitionOf(k, parts)
+				buckets[r] = append(buckets[r], Pair[K, C]{Key: k, Value: om.vals[i]})
 			}
 		} else {
 			pd.compute(tc, m, func(kv Pair[K, V]) bool {
@@ -167,7 +179,7 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 		out[m] = buckets
 		return nil
 	})
-	return &dataset[Pair[K, C]]{stream: self, time: t, parts: parts, stages: []*stage{mapStage},
+	return &dataset[Pair[K, C]]{stream: self, time: t, parts: parts, stages: []*stage{mapStage}, keyParts: parts,
 		compute: func(tc *taskContext, p int, yield func(Pair[K, C]) bool) bool {
 			om := newOrderedMap[K, C](64)
 			for m := range out {
@@ -180,13 +192,17 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 					}
 				}
 			}
-			for i, k := range om.keys {
-				if !yield(Pair[K, C]{Key: k, Value: om.vals[i]}) {
-					return false
-				}
-			}
-			return true
+			return emitOrdered(om, yield)
 		}}
+}
+
+func emitOrdered[K comparable, V any](om *orderedMap[K, V], yield func(Pair[K, V]) bool) bool {
+	for i, k := range om.keys {
+		if !yield(Pair[K, V]{Key: k, Value: om.vals[i]}) {
+			return false
+		}
+	}
+	return true
 }
 
 // groupAgg collects values into slices in arrival order.
