@@ -82,7 +82,14 @@ func (o *foreachPartition[T]) prepare(ctx context.Context, t Time) (func(context
 
 // callUser runs a user sink on the commit path, turning a panic into a
 // BatchError like a task's.
-func callUser(n *nodeInfo, t Time, f func() error) error {
-	tc := &taskContext{current: n, time: t}
-	return runTask(tc, 0, func(*taskContext, int) error { return f() })
+func callUser(n *nodeInfo, t Time, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &BatchError{Stream: n.name, Time: t, Err: panicCause(r)}
+		}
+	}()
+	if err := f(); err != nil {
+		return &BatchError{Stream: n.name, Time: t, Err: err}
+	}
+	return nil
 }

@@ -89,15 +89,7 @@ func (s *scheduler) runTasks(ctx context.Context, n *nodeInfo, t Time, kind stri
 func runTask(tc *taskContext, p int, run func(*taskContext, int) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			var cause error
-			if e, ok := r.(error); ok && isRecordError(e) {
-				cause = e
-			} else if a, ok := r.(taskAbort); ok {
-				cause = a.err
-			} else {
-				cause = &PanicError{Value: r, Stack: debug.Stack()}
-			}
-			err = &BatchError{Stream: tc.current.name, Time: tc.time, Err: fmt.Errorf("partition %d: %w", p, cause)}
+			err = &BatchError{Stream: tc.current.name, Time: tc.time, Err: fmt.Errorf("partition %d: %w", p, panicCause(r))}
 		}
 	}()
 	if err := run(tc, p); err != nil {
@@ -107,6 +99,18 @@ func runTask(tc *taskContext, p int, run func(*taskContext, int) error) (err err
 		return &BatchError{Stream: tc.current.name, Time: tc.time, Err: fmt.Errorf("partition %d: %w", p, err)}
 	}
 	return nil
+}
+
+// panicCause turns a recovered panic into the error it stands for: a bad
+// record (Fail), an aborted read, or a crash in user code.
+func panicCause(r any) error {
+	if e, ok := r.(error); ok && isRecordError(e) {
+		return e
+	}
+	if a, ok := r.(taskAbort); ok {
+		return a.err
+	}
+	return &PanicError{Value: r, Stack: debug.Stack()}
 }
 
 // recordError is what Fail raises: a record an operator cannot process.

@@ -146,7 +146,14 @@ func builderFn[F any](b *builder, role string) (Fn[F], error) {
 	if !ok {
 		return Fn[F]{}, fmt.Errorf("no %s function", role)
 	}
-	return lookupFn[F](b.ctx.registry, name)
+	fn, err := lookupFn[F](b.ctx.registry, name)
+	if err != nil && b.ctx.registry != DefaultRegistry {
+		// Built-ins (sum[int64], ...) live in the default registry.
+		if builtin, berr := lookupFn[F](DefaultRegistry, name); berr == nil {
+			return builtin, nil
+		}
+	}
+	return fn, err
 }
 
 func builderParent[T any](b *builder, i int) (streamNode[T], error) {
