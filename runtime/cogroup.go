@@ -16,7 +16,7 @@ type cogrouped[K comparable, V, W any] struct {
 func Cogroup[K comparable, V, W any](a Stream[Pair[K, V]], b Stream[Pair[K, W]], partitions int) Stream[Pair[K, Grouped[V, W]]] {
 	spec := NodeSpec{Op: "cogroup", Params: map[string]string{"partitions": strconv.Itoa(partitions)}}
 	return binary(a, b, spec, nil, func(bd *builder, l streamNode[Pair[K, V]], r streamNode[Pair[K, W]]) (streamNode[Pair[K, Grouped[V, W]]], error) {
-		parts, err := bd.spec.intParam("partitions")
+		parts, err := bd.partitions()
 		if err != nil {
 			return nil, err
 		}

@@ -15,7 +15,7 @@ type countedByValue[T comparable] struct {
 func CountByValue[T comparable](s Stream[T], partitions int) Stream[Pair[T, int64]] {
 	spec := NodeSpec{Op: "countByValue", Params: map[string]string{"partitions": strconv.Itoa(partitions)}}
 	return unary(s, spec, nil, func(b *builder, parent streamNode[T]) (streamNode[Pair[T, int64]], error) {
-		parts, err := b.spec.intParam("partitions")
+		parts, err := b.partitions()
 		if err != nil {
 			return nil, err
 		}

@@ -10,12 +10,8 @@ type filtered[T any] struct {
 
 // Filter returns a stream of the records for which keep returns true.
 func (s Stream[T]) Filter(keep Fn[func(T) bool]) Stream[T] {
-	return unary(s, NodeSpec{Op: "filter"}, fns("f", keep), func(b *builder, parent streamNode[T]) (streamNode[T], error) {
-		fn, err := builderFn[func(T) bool](b, "f")
-		if err != nil {
-			return nil, err
-		}
-		return &filtered[T]{parent: parent, keep: fn.f}, nil
+	return unaryFn(s, "filter", keep, func(parent streamNode[T], keep func(T) bool) streamNode[T] {
+		return &filtered[T]{parent: parent, keep: keep}
 	})
 }
 

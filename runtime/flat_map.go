@@ -10,12 +10,8 @@ type flatMapped[T, U any] struct {
 
 // FlatMap returns a stream of every record of f(r) for every record r.
 func FlatMap[T, U any](s Stream[T], f Fn[func(T) []U]) Stream[U] {
-	return unary(s, NodeSpec{Op: "flatMap"}, fns("f", f), func(b *builder, parent streamNode[T]) (streamNode[U], error) {
-		fn, err := builderFn[func(T) []U](b, "f")
-		if err != nil {
-			return nil, err
-		}
-		return &flatMapped[T, U]{parent: parent, f: fn.f}, nil
+	return unaryFn(s, "flatMap", f, func(parent streamNode[T], f func(T) []U) streamNode[U] {
+		return &flatMapped[T, U]{parent: parent, f: f}
 	})
 }
 

@@ -15,7 +15,7 @@ type groupedByKey[K comparable, V any] struct {
 func GroupByKey[K comparable, V any](s Stream[Pair[K, V]], partitions int) Stream[Pair[K, []V]] {
 	spec := NodeSpec{Op: "groupByKey", Params: map[string]string{"partitions": strconv.Itoa(partitions)}}
 	return unary(s, spec, nil, func(b *builder, parent streamNode[Pair[K, V]]) (streamNode[Pair[K, []V]], error) {
-		parts, err := b.spec.intParam("partitions")
+		parts, err := b.partitions()
 		if err != nil {
 			return nil, err
 		}

@@ -19,7 +19,7 @@ func addJoin[K comparable, V, W, J any](op string, a Stream[Pair[K, V]], b Strea
 	flatten func(k K, g Grouped[V, W], yield func(Pair[K, J]) bool) bool) Stream[Pair[K, J]] {
 	spec := NodeSpec{Op: op, Params: map[string]string{"partitions": strconv.Itoa(partitions)}}
 	return binary(a, b, spec, nil, func(bd *builder, l streamNode[Pair[K, V]], r streamNode[Pair[K, W]]) (streamNode[Pair[K, J]], error) {
-		parts, err := bd.spec.intParam("partitions")
+		parts, err := bd.partitions()
 		if err != nil {
 			return nil, err
 		}

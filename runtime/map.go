@@ -10,12 +10,8 @@ type mapped[T, U any] struct {
 
 // Map returns a stream of f(r) for every record r.
 func Map[T, U any](s Stream[T], f Fn[func(T) U]) Stream[U] {
-	return unary(s, NodeSpec{Op: "map"}, fns("f", f), func(b *builder, parent streamNode[T]) (streamNode[U], error) {
-		fn, err := builderFn[func(T) U](b, "f")
-		if err != nil {
-			return nil, err
-		}
-		return &mapped[T, U]{parent: parent, f: fn.f}, nil
+	return unaryFn(s, "map", f, func(parent streamNode[T], f func(T) U) streamNode[U] {
+		return &mapped[T, U]{parent: parent, f: f}
 	})
 }
 

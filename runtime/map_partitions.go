@@ -14,12 +14,8 @@ type partitionsMapped[T, U any] struct {
 // records of the parent's partition: per-partition setup (a connection, a
 // buffer) is paid once per partition rather than once per record.
 func MapPartitions[T, U any](s Stream[T], f Fn[func(iter.Seq[T]) iter.Seq[U]]) Stream[U] {
-	return unary(s, NodeSpec{Op: "mapPartitions"}, fns("f", f), func(b *builder, parent streamNode[T]) (streamNode[U], error) {
-		fn, err := builderFn[func(iter.Seq[T]) iter.Seq[U]](b, "f")
-		if err != nil {
-			return nil, err
-		}
-		return &partitionsMapped[T, U]{parent: parent, f: fn.f}, nil
+	return unaryFn(s, "mapPartitions", f, func(parent streamNode[T], f func(iter.Seq[T]) iter.Seq[U]) streamNode[U] {
+		return &partitionsMapped[T, U]{parent: parent, f: f}
 	})
 }
 

@@ -106,11 +106,8 @@ func MapWithState[K comparable, V, S, M any](s Stream[Pair[K, V]], spec StateSpe
 		if n.timeout < 0 {
 			return nil, errors.New("timeout must not be negative")
 		}
-		if n.parts, err = b.spec.intParam("partitions"); err != nil {
+		if n.parts, err = b.partitions(); err != nil {
 			return nil, err
-		}
-		if n.parts <= 0 {
-			n.parts = b.ctx.cfg.Parallelism
 		}
 		if _, ok := b.spec.Funcs["initial"]; ok {
 			init, err := builderFn[func() ([]Pair[K, S], error)](b, "initial")

@@ -11,6 +11,18 @@ func unary[T, U any](s Stream[T], spec NodeSpec, fnMap map[string]any, build fun
 	})
 }
 
+// unaryFn adds a one-parent operator driven by one registered function
+// (role "f"), resolved from the SDK call or, on Rebuild, from the registry.
+func unaryFn[T, U, F any](s Stream[T], op string, f Fn[F], newOp func(parent streamNode[T], f F) streamNode[U]) Stream[U] {
+	return unary(s, NodeSpec{Op: op}, fns("f", f), func(b *builder, parent streamNode[T]) (streamNode[U], error) {
+		fn, err := builderFn[F](b, "f")
+		if err != nil {
+			return nil, err
+		}
+		return newOp(parent, fn.f), nil
+	})
+}
+
 // binary adds an operator with two parent streams.
 func binary[T, W, U any](a Stream[T], b2 Stream[W], spec NodeSpec, fnMap map[string]any, build func(b *builder, left streamNode[T], right streamNode[W]) (streamNode[U], error)) Stream[U] {
 	return addStream(a.n.info().ctx, spec, []node{a.n, b2.n}, fnMap, nil, func(b *builder) (streamNode[U], error) {

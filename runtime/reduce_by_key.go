@@ -22,7 +22,7 @@ func ReduceByKey[K comparable, V any](s Stream[Pair[K, V]], f Fn[func(V, V) V], 
 		if err != nil {
 			return nil, err
 		}
-		parts, err := b.spec.intParam("partitions")
+		parts, err := b.partitions()
 		if err != nil {
 			return nil, err
 		}

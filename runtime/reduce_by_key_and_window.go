@@ -51,12 +51,9 @@ func ReduceByKeyAndWindowInv[K comparable, V any](s Stream[Pair[K, V]], reduce, 
 		if err != nil {
 			return nil, err
 		}
-		parts, err := b.spec.intParam("partitions")
+		parts, err := b.partitions()
 		if err != nil {
 			return nil, err
-		}
-		if parts <= 0 {
-			parts = b.ctx.cfg.Parallelism
 		}
 		w := &reducedWindowed[K, V]{parent: parent, length: length, reduce: r.f, inverse: inv.f, parts: parts}
 		if _, ok := b.spec.Funcs["keep"]; ok {

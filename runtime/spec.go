@@ -156,6 +156,22 @@ func builderFn[F any](b *builder, role string) (Fn[F], error) {
 	return fn, err
 }
 
+// partitions reads the "partitions" parameter of a keyed operator; zero
+// means the context's parallelism.
+func (b *builder) partitions() (int, error) {
+	n, err := b.spec.intParam("partitions")
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("partitions must not be negative, got %d", n)
+	}
+	if n == 0 {
+		n = b.ctx.cfg.Parallelism
+	}
+	return n, nil
+}
+
 func builderParent[T any](b *builder, i int) (streamNode[T], error) {
 	if i >= len(b.parents) {
 		return nil, fmt.Errorf("missing parent %d", i)

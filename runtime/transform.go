@@ -38,12 +38,8 @@ type transformed[T, U any] struct {
 // dataset loaded once. f must be deterministic. Its records are spread over
 // as many partitions as the parent batch has.
 func Transform[T, U any](s Stream[T], f Fn[func(Batch[T]) ([]U, error)]) Stream[U] {
-	return unary(s, NodeSpec{Op: "transform"}, fns("f", f), func(b *builder, parent streamNode[T]) (streamNode[U], error) {
-		fn, err := builderFn[func(Batch[T]) ([]U, error)](b, "f")
-		if err != nil {
-			return nil, err
-		}
-		return &transformed[T, U]{parent: parent, f: fn.f}, nil
+	return unaryFn(s, "transform", f, func(parent streamNode[T], f func(Batch[T]) ([]U, error)) streamNode[U] {
+		return &transformed[T, U]{parent: parent, f: f}
 	})
 }
 

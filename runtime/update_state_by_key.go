@@ -28,12 +28,9 @@ func UpdateStateByKey[K comparable, V, S any](s Stream[Pair[K, V]], update Fn[fu
 		if err != nil {
 			return nil, err
 		}
-		parts, err := b.spec.intParam("partitions")
+		parts, err := b.partitions()
 		if err != nil {
 			return nil, err
-		}
-		if parts <= 0 {
-			parts = b.ctx.cfg.Parallelism
 		}
 		u := &stateByKey[K, V, S]{parent: parent, update: fn.f, parts: parts}
 		u.persist = true
