@@ -135,6 +135,16 @@ func (c *Context) failBuild(err error) {
 	}
 }
 
+// streamBuildError is an operator that failed to build. It names the stream
+// by its final name: the SDK builds an operator before Named renames it.
+type streamBuildError struct {
+	stream string
+	err    error
+}
+
+func (e *streamBuildError) Error() string { return fmt.Sprintf("stream %q: %v", e.stream, e.err) }
+func (e *streamBuildError) Unwrap() error { return e.err }
+
 // addNode runs an operator's constructor and adds the result to the graph.
 // SDK calls and Rebuild both come through here, so a rebuilt graph is built by
 // the same code as the original.
@@ -169,7 +179,7 @@ func (c *Context) addNode(spec *NodeSpec, parents []node, fns, values map[string
 	b := &builder{ctx: c, spec: spec, parents: parents, fns: fns, values: values}
 	n, err := build(b)
 	if err != nil {
-		err = fmt.Errorf("stream %q: %w", spec.Name, err)
+		err = &streamBuildError{stream: spec.Name, err: err}
 		c.failBuild(err)
 		return nil, err
 	}
@@ -202,6 +212,9 @@ func (c *Context) rename(in *nodeInfo, name string) {
 	defer c.mu.Unlock()
 	if name == in.name {
 		return
+	}
+	if be, ok := c.buildErr.(*streamBuildError); ok && be.stream == in.name {
+		be.stream = name
 	}
 	if _, dup := c.names[name]; dup {
 		c.failBuild(fmt.Errorf("stream name %q is used twice", name))

@@ -104,6 +104,25 @@ func mix64(z uint64) uint64 {
 
 func partitionOf[K comparable](k K, parts int) int { return int(hashKey(k) % uint64(parts)) }
 
+// keyChecker returns a check for keys of an interface type (the dynamic
+// records of manifests), whose values may turn out not to be hashable, such
+// as a map from a CEL expression; Go's map would crash on them. For concrete
+// key types the compiler has already checked, and it returns nil.
+func keyChecker[K comparable]() func(K) {
+	if reflect.TypeFor[K]().Kind() != reflect.Interface {
+		return nil
+	}
+	return func(k K) {
+		switch any(k).(type) {
+		case nil, string, int, int64, float64, bool, uint64, int32:
+			return
+		}
+		if t := reflect.TypeOf(any(k)); !t.Comparable() {
+			Fail(fmt.Errorf("a %s cannot be a key: keys must be strings, numbers, booleans or other comparable values", t))
+		}
+	}
+}
+
 // aggregator combines the values of one key, as Spark's Aggregator: create
 // starts a combiner from the first value, merge adds a value, and combine
 // merges two combiners (from different map tasks).
@@ -127,11 +146,15 @@ func combineByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 		parts = self.ctx.cfg.Parallelism
 	}
 	if pd.keyParts == parts {
+		check := keyChecker[K]()
 		return &dataset[Pair[K, C]]{stream: self, time: pd.time, parts: parts, stages: pd.stages, keyParts: parts,
 			compute: func(tc *taskContext, p int, yield func(Pair[K, C]) bool) bool {
 				om := newOrderedMap[K, C](64)
 				pd.compute(tc, p, func(kv Pair[K, V]) bool {
 					tc.current = self
+					if check != nil {
+						check(kv.Key)
+					}
 					if c, existed := om.slot(kv.Key); existed {
 						*c = agg.merge(*c, kv.Value)
 					} else {
@@ -149,6 +172,7 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 	t := pd.time
 	// out[m][r] is map task m's output for reduce partition r.
 	out := make([][][]Pair[K, C], pd.parts)
+	check := keyChecker[K]()
 	mapStage := newStage(self, t, "shuffle", pd.stages, pd.parts, func(tc *taskContext, m int) error {
 		buckets := make([][]Pair[K, C], parts)
 		if agg.mapSide {
@@ -157,6 +181,9 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 			om := newOrderedMap[K, C](256)
 			pd.compute(tc, m, func(kv Pair[K, V]) bool {
 				tc.current = self
+				if check != nil {
+					check(kv.Key)
+				}
 				if c, existed := om.slot(kv.Key); existed {
 					*c = agg.merge(*c, kv.Value)
 				} else {
@@ -170,8 +197,11 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 			}
 		} else {
 			pd.compute(tc, m, func(kv Pair[K, V]) bool {
-				r := partitionOf(kv.Key, parts)
 				tc.current = self
+				if check != nil {
+					check(kv.Key)
+				}
+				r := partitionOf(kv.Key, parts)
 				buckets[r] = append(buckets[r], Pair[K, C]{Key: kv.Key, Value: agg.create(kv.Value)})
 				return true
 			})

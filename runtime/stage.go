@@ -58,6 +58,12 @@ func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	st.mu.Lock()
 	st.err = err
 	st.state = 2
+	if err == nil {
+		// The results are stored; dropping the closure and the deps cuts
+		// the in-memory lineage, so a state stream does not keep every
+		// earlier batch reachable. Recovery recomputes from the graph.
+		st.run, st.deps = nil, nil
+	}
 	close(st.done)
 	st.mu.Unlock()
 	return err

@@ -5,7 +5,6 @@ import (
 	"math/rand"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -152,7 +151,7 @@ func TestWindowNotMultipleOfBatchIntervalIsABuildError(t *testing.T) {
 		h := newHarness(t, Config{})
 		QueueStream(h.c, NewQueue[string]()).Named("lines").Window(c.length, c.slide).Named("recent").Print()
 		err := h.c.Start(t.Context())
-		if err == nil || !strings.Contains(err.Error(), "multiple of the batch interval") || !strings.Contains(err.Error(), "window") {
+		if err == nil || !containsAll(err.Error(), "multiple of the batch interval", `stream "recent"`) {
 			t.Errorf("window(%v, %v): Start returned %v", c.length, c.slide, err)
 		}
 	}
