@@ -150,22 +150,28 @@ func combineByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 		return &dataset[Pair[K, C]]{stream: self, time: pd.time, parts: parts, stages: pd.stages, keyParts: parts,
 			compute: func(tc *taskContext, p int, yield func(Pair[K, C]) bool) bool {
 				om := newOrderedMap[K, C](64)
-				pd.compute(tc, p, func(kv Pair[K, V]) bool {
-					tc.current = self
-					if check != nil {
-						check(kv.Key)
-					}
-					if c, existed := om.slot(kv.Key); existed {
-						*c = agg.merge(*c, kv.Value)
-					} else {
-						*c = agg.create(kv.Value)
-					}
-					return true
-				})
+				pd.compute(tc, p, combineInto(tc, self, om, agg, check))
 				return emitOrdered(om, yield)
 			}}
 	}
 	return shuffleByKey(self, pd, parts, agg)
+}
+
+// combineInto returns the per-record step of a combine: check the key,
+// then start or extend its combiner.
+func combineInto[K comparable, V, C any](tc *taskContext, self *nodeInfo, om *orderedMap[K, C], agg aggregator[V, C], check func(K)) func(Pair[K, V]) bool {
+	return func(kv Pair[K, V]) bool {
+		tc.current = self
+		if check != nil {
+			check(kv.Key)
+		}
+		if c, existed := om.slot(kv.Key); existed {
+			*c = agg.merge(*c, kv.Value)
+		} else {
+			*c = agg.create(kv.Value)
+		}
+		return true
+	}
 }
 
 func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
@@ -179,18 +185,7 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 			// One map for the whole task: the partitioner's hash is then
 			// computed once per distinct key instead of once per record.
 			om := newOrderedMap[K, C](256)
-			pd.compute(tc, m, func(kv Pair[K, V]) bool {
-				tc.current = self
-				if check != nil {
-					check(kv.Key)
-				}
-				if c, existed := om.slot(kv.Key); existed {
-					*c = agg.merge(*c, kv.Value)
-				} else {
-					*c = agg.create(kv.Value)
-				}
-				return true
-			})
+			pd.compute(tc, m, combineInto(tc, self, om, agg, check))
 			for i, k := range om.keys {
 				r := partitionOf(k, parts)
 				buckets[r] = append(buckets[r], Pair[K, C]{Key: k, Value: om.vals[i]})
