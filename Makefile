@@ -4,7 +4,7 @@ PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test bench lint fmt generate manifests fuzz
+.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz
 
 all: build
 
@@ -31,10 +31,23 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
-## generate: every generated Go file (go:generate directives; deepcopy and protobuf join as their issues land).
-generate:
+CONTROLLER_GEN = bin/controller-gen
+
+bin/controller-gen: hack/tools.sh
+	hack/tools.sh controller-gen
+
+## generate: every generated Go file: deepcopy (controller-gen) and go:generate directives.
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object paths=./api/...
 	$(GO) generate $(PKGS)
 
-## manifests: CRDs, RBAC and chart copies. The StreamingJob API types land with issue 3; until then there is nothing to emit.
-manifests:
-	@if ls api/v1alpha1/*_types.go >/dev/null 2>&1; then echo "api types exist but manifests are not wired yet" >&2; exit 1; fi
+## manifests: the CRD (config/crd/bases) and the API reference (docs/api.md).
+manifests: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(GO) run ./hack/apidocs config/crd/bases/tributary.dev_streamingjobs.yaml > docs/api.md
+
+## verify-generated: fail when generated files differ from what is committed.
+verify-generated: generate manifests
+	@git diff --exit-code -- api config docs/api.md || { echo "generated files drifted: run make generate manifests and commit" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- api config docs/api.md); \
+	if [ -n "$$untracked" ]; then echo "untracked generated files: $$untracked" >&2; exit 1; fi

@@ -243,3 +243,6 @@ func (c *Context) Rebuild(spec GraphSpec) error {
 	}
 	return c.buildErr
 }
+
+// Registry returns the registry the context resolves function names in.
+func (c *Context) Registry() *Registry { return c.registry }
