@@ -1,9 +1,6 @@
 package runtime
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "encoding/json"
 
 // Pair is a key/value record. Streams of pairs (Stream[Pair[K, V]]) are the
 // keyed streams that reduceByKey, join, window-by-key and the state operators
@@ -60,4 +57,6 @@ type Grouped[V, W any] struct {
 }
 
 // String renders the pair as print shows it: (key,value).
-func (p Pair[K, V]) String() string { return fmt.Sprintf("(%v,%v)", p.Key, p.Value) }
+func (p Pair[K, V]) String() string {
+	return "(" + FormatRecord(p.Key) + "," + FormatRecord(p.Value) + ")"
+}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -62,7 +63,8 @@ func (o *printOutput[T]) prepare(ctx context.Context, t Time) (func(context.Cont
 				b.WriteString("...\n")
 				goto done
 			}
-			fmt.Fprintln(&b, r)
+			b.WriteString(FormatRecord(r))
+			b.WriteByte('\n')
 			printed++
 		}
 	}
@@ -73,4 +75,21 @@ done:
 		_, err := fmt.Fprint(o.ctx.cfg.Stdout, text)
 		return err
 	}, nil
+}
+
+// FormatRecord renders a record the way print shows it: its String method if
+// it has one, maps and lists (dynamic records) as JSON, anything else with
+// fmt's %v.
+func FormatRecord(r any) string {
+	switch v := r.(type) {
+	case fmt.Stringer:
+		return v.String()
+	case string:
+		return v
+	case map[string]any, []any:
+		if b, err := json.Marshal(v); err == nil {
+			return string(b)
+		}
+	}
+	return fmt.Sprint(r)
 }
