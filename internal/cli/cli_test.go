@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -90,5 +91,33 @@ func TestMissingFileFailsWithExitOne(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if code, stdout, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(stdout, "tributary dev (go") {
 		t.Fatalf("exit %d: %q", code, stdout)
+	}
+}
+
+// Ctrl-C and SIGTERM cancel the run's context; the same path is taken when
+// the caller's context ends. The batches already cut commit, and run exits 0.
+func TestRunStopsGracefullyWhenInterrupted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "job.yaml")
+	unbounded := strings.NewReplacer(`"recrod.split(' ')"`, `"record.split(' ')"`, "from: wrods", "from: words",
+		"batchInterval: 1s", "batchInterval: 50ms", "{recordsPerSecond: 10, count: 10}", "{recordsPerSecond: 1000}").Replace(typo)
+	if err := os.WriteFile(path, []byte(unbounded), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"run", path}, &stdout, &stderr) }()
+	time.Sleep(400 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if !strings.Contains(stderr.String(), "stopping") || !strings.Contains(stdout.String(), " batches, ") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
 }
