@@ -20,18 +20,7 @@ import (
 // batch, as sorted JSON lines.
 func runManifest(t *testing.T, m string, n int) map[string][]string {
 	t.Helper()
-	job, err := Parse([]byte(m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := runtime.NewManualClock(time.UnixMilli(0))
-	ctx, err := job.Build(Options{Clock: clock, Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctx.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	job, ctx, clock := startManifest(t, m)
 	clock.Advance(time.Duration(n) * time.Second)
 	done := make(chan error, 1)
 	go func() { done <- ctx.AwaitTermination() }()
@@ -65,6 +54,24 @@ func runManifest(t *testing.T, m string, n int) map[string][]string {
 		}
 	}
 	return out
+}
+
+// startManifest parses, builds and starts a manifest on a manual clock.
+func startManifest(t *testing.T, m string) (*Job, *runtime.Context, *runtime.ManualClock) {
+	t.Helper()
+	job, err := Parse([]byte(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := runtime.NewManualClock(time.UnixMilli(0))
+	ctx, err := job.Build(Options{Clock: clock, Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctx.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return job, ctx, clock
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -196,9 +203,9 @@ outputs:
 func TestBadRecordFailsTheBatchNamingTheStream(t *testing.T) {
 	dir := t.TempDir()
 	b1 := writeFile(t, dir, "b1", "{\"ok\":1}\nnot json\n")
-	job, err := Parse([]byte(manifest(`sources:
+	_, ctx, clock := startManifest(t, manifest(`sources:
   - name: events
-    files: {paths: [` + b1 + `]}
+    files: {paths: [`+b1+`]}
 streams:
   - name: json
     from: events
@@ -206,20 +213,9 @@ streams:
 outputs:
   - from: json
     print: {}
-`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := runtime.NewManualClock(time.UnixMilli(0))
-	ctx, err := job.Build(Options{Clock: clock, Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctx.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+`))
 	clock.Advance(time.Second)
-	err = ctx.AwaitTermination()
+	err := ctx.AwaitTermination()
 	if err == nil || !strings.Contains(err.Error(), `stream "json"`) || !strings.Contains(err.Error(), "1000 ms") || !strings.Contains(err.Error(), "not JSON") {
 		t.Fatalf("got %v", err)
 	}
