@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
@@ -82,33 +83,52 @@ type expr struct {
 	field  string
 	source string
 	prg    cel.Program
+	// The commonest expressions need no interpreter: a bare variable
+	// ("record") is read directly, and one that reads no variable ("1") is
+	// evaluated once, when the manifest is loaded.
+	ident    string
+	constant bool
+	value    any
 }
 
-// compileExpr compiles source for the field at path. vars are the variables
-// the step binds; want, if not nil, is the type the step needs the result to
+// compileExpr compiles source for the field at path. bindable are the
+// variables the step binds; want, if not nil, is the type the step needs the result to
 // have (a dyn result is checked when evaluated).
-func compileExpr(path, source string, vars []string, want *cel.Type) (*expr, *FieldError) {
+func compileExpr(path, source string, bindable []string, want *cel.Type) (*expr, *FieldError) {
 	ast, iss := celEnv.Compile(source)
 	if iss.Err() != nil {
 		return nil, &FieldError{Field: path, Detail: celIssues(iss.Err())}
 	}
 	bound := map[string]bool{}
-	for _, v := range vars {
+	for _, v := range bindable {
 		bound[v] = true
 	}
 	for _, name := range referencedVariables(ast) {
 		if !bound[name] && name != none {
-			return nil, &FieldError{Field: path, Detail: fmt.Sprintf("%s is not available here; this step offers %s", name, strings.Join(vars, ", "))}
+			return nil, &FieldError{Field: path, Detail: fmt.Sprintf("%s is not available here; this step offers %s", name, strings.Join(bindable, ", "))}
 		}
 	}
 	if out := ast.OutputType(); want != nil && !out.IsExactType(cel.DynType) && !want.IsAssignableType(out) {
 		return nil, &FieldError{Field: path, Detail: fmt.Sprintf("expression returns %s, this step needs %s", out, want)}
 	}
-	prg, err := celEnv.Program(ast, cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(1000))
+	prg, err := celEnv.Program(ast, cel.CostLimit(celCostLimit), cel.InterruptCheckFrequency(1000), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, &FieldError{Field: path, Detail: err.Error()}
 	}
-	return &expr{field: path, source: source, prg: prg}, nil
+	e := &expr{field: path, source: source, prg: prg}
+	if root := ast.NativeRep().Expr(); root.Kind() == celast.IdentKind {
+		e.ident = root.AsIdent()
+	} else if len(referencedVariables(ast)) == 0 {
+		out, _, err := prg.Eval(&vars{})
+		if err == nil {
+			e.value, err = toNative(out)
+		}
+		if err != nil {
+			return nil, &FieldError{Field: path, Detail: "evaluating a constant expression: " + err.Error()}
+		}
+		e.constant = true
+	}
+	return e, nil
 }
 
 // celIssues turns cel-go's report into one line per problem, without the
@@ -186,6 +206,13 @@ func (v *vars) Parent() interpreter.Activation { return nil }
 // value. A failure is a bad record: it fails the batch through runtime.Fail,
 // naming the stream and the batch time.
 func (e *expr) eval(in *vars) any {
+	if e.constant {
+		return e.value
+	}
+	if e.ident != "" {
+		v, _ := in.ResolveName(e.ident)
+		return v
+	}
 	out, _, err := e.prg.Eval(in)
 	if err != nil {
 		runtime.Fail(fmt.Errorf("%s: evaluating %q: %w", e.field, e.source, err))
