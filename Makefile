@@ -36,9 +36,16 @@ CONTROLLER_GEN = bin/controller-gen
 bin/controller-gen: hack/tools.sh
 	hack/tools.sh controller-gen
 
-## generate: every generated Go file: deepcopy (controller-gen) and go:generate directives.
-generate: $(CONTROLLER_GEN)
+PROTO_TOOLS = bin/protoc bin/protoc-gen-go bin/protoc-gen-go-grpc
+
+$(PROTO_TOOLS): hack/tools.sh
+	hack/tools.sh protoc protoc-gen-go protoc-gen-go-grpc
+
+## generate: every generated Go file: deepcopy (controller-gen), protobuf and gRPC code, go:generate directives.
+generate: $(CONTROLLER_GEN) $(PROTO_TOOLS)
 	$(CONTROLLER_GEN) object paths=./api/...
+	PATH="$(CURDIR)/bin:$$PATH" protoc -I proto --go_out=. --go_opt=module=github.com/tributary-dev/tributary \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/tributary-dev/tributary proto/tributary/cluster/v1/cluster.proto
 	$(GO) generate $(PKGS)
 
 ## manifests: the CRD (config/crd/bases) and the API reference (docs/api.md).
@@ -48,6 +55,6 @@ manifests: $(CONTROLLER_GEN)
 
 ## verify-generated: fail when generated files differ from what is committed.
 verify-generated: generate manifests
-	@git diff --exit-code -- api config docs/api.md || { echo "generated files drifted: run make generate manifests and commit" >&2; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- api config docs/api.md); \
+	@git diff --exit-code -- api config docs/api.md runtime/cluster/clusterpb || { echo "generated files drifted: run make generate manifests and commit" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- api config docs/api.md runtime/cluster/clusterpb); \
 	if [ -n "$$untracked" ]; then echo "untracked generated files: $$untracked" >&2; exit 1; fi

@@ -1,0 +1,102 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tributary-dev/tributary/runtime/pipeline"
+)
+
+// DriverOptions configure a driver process.
+type DriverOptions struct {
+	// JobFile is the manifest's path; JobYAML the manifest itself (for the
+	// environment variable the operator sets). Exactly one is required.
+	JobFile string
+	JobYAML string
+	// GRPCAddress serves executors; HTTPAddress serves status, metrics and probes.
+	GRPCAddress string
+	HTTPAddress string
+	Secret      string
+	// HeartbeatInterval and HeartbeatTimeout: see DriverConfig.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	// Workers run tasks in the driver process. Zero means the manifest's
+	// executors.replicas.
+	Workers int
+	Stdout  io.Writer
+	Logger  *slog.Logger
+}
+
+// RunDriver loads the job, serves executors and the HTTP endpoint, and runs
+// the job until it ends (a bounded job) or ctx is cancelled (a graceful
+// stop). Executors are told to shut down when the driver stops.
+func RunDriver(ctx context.Context, o DriverOptions) error {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	job, err := loadJob(o)
+	if err != nil {
+		return err
+	}
+	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	d, err := NewDriver(DriverConfig{Secret: o.Secret, HeartbeatInterval: o.HeartbeatInterval,
+		HeartbeatTimeout: o.HeartbeatTimeout, Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	grpcLis, err := net.Listen("tcp", o.GRPCAddress)
+	if err != nil {
+		return fmt.Errorf("executor listener: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", o.HTTPAddress)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	hs := NewHTTPServer(job.Object.Name, d, ssc)
+	httpSrv := &http.Server{Handler: hs, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = d.Serve(grpcLis) }()
+	go func() { _ = httpSrv.Serve(httpLis) }()
+	o.Logger.Info("driver serving", "job", job.Object.Name, "executors", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+	defer func() {
+		d.Stop("the job has stopped")
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(shutdown)
+	}()
+
+	if err := ssc.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	hs.SetReady(true)
+	go func() {
+		select {
+		case <-ctx.Done():
+			o.Logger.Info("stopping: finishing the batches already cut")
+			_ = ssc.Stop(true)
+		case <-ssc.Done():
+		}
+	}()
+	return ssc.AwaitTermination()
+}
+
+func loadJob(o DriverOptions) (*pipeline.Job, error) {
+	switch {
+	case o.JobFile != "" && o.JobYAML != "":
+		return nil, errors.New("give the job as a file or as YAML, not both")
+	case o.JobFile != "":
+		return pipeline.Load(o.JobFile)
+	case o.JobYAML != "":
+		return pipeline.Parse([]byte(o.JobYAML))
+	}
+	return nil, errors.New("no job: give a manifest file or set TRIBUTARY_JOB")
+}
