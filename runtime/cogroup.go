@@ -43,8 +43,8 @@ func cogroupAt[K comparable, V, W any](self *nodeInfo, left streamNode[Pair[K, V
 	if parts <= 0 {
 		parts = self.ctx.cfg.Parallelism
 	}
-	ls := combineByKey(self, ld, parts, groupAgg[V]())
-	rs := combineByKey(self, rd, parts, groupAgg[W]())
+	ls := combineByKey(self, t, ld, parts, groupAgg[V]())
+	rs := combineByKey(self, t, rd, parts, groupAgg[W]())
 	return &dataset[Pair[K, Grouped[V, W]]]{stream: self, time: t, parts: parts, stages: append(ls.stages, rs.stages...), keyParts: parts,
 		compute: func(tc *taskContext, p int, yield func(Pair[K, Grouped[V, W]]) bool) bool {
 			om := newOrderedMap[K, Grouped[V, W]](64)

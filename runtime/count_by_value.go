@@ -31,7 +31,7 @@ func (c *countedByValue[T]) compute(t Time) (*dataset[Pair[T, int64]], error) {
 	ones := pipe(&c.nodeInfo, pd, func(_ *taskContext, yield func(Pair[T, int64]) bool) func(T) bool {
 		return func(r T) bool { return yield(Pair[T, int64]{Key: r, Value: 1}) }
 	})
-	return combineByKey(&c.nodeInfo, ones, c.parts, aggregator[int64, int64]{
+	return combineByKey(&c.nodeInfo, t, ones, c.parts, aggregator[int64, int64]{
 		create:  func(v int64) int64 { return v },
 		merge:   func(c, v int64) int64 { return c + v },
 		combine: func(a, b int64) int64 { return a + b },

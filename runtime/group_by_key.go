@@ -28,5 +28,5 @@ func (g *groupedByKey[K, V]) compute(t Time) (*dataset[Pair[K, []V]], error) {
 	if err != nil || pd == nil {
 		return nil, err
 	}
-	return combineByKey(&g.nodeInfo, pd, g.parts, groupAgg[V]()), nil
+	return combineByKey(&g.nodeInfo, t, pd, g.parts, groupAgg[V]()), nil
 }

@@ -189,7 +189,7 @@ func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
 	if err != nil {
 		return nil, err
 	}
-	grouped := combineByKey(self, batch, m.parts, groupAgg[V]())
+	grouped := combineByKey(self, t, batch, m.parts, groupAgg[V]())
 	deps := grouped.stages
 	if prev.stage != nil {
 		deps = append([]*stage{prev.stage}, deps...)

@@ -22,6 +22,43 @@ type nodeInfo struct {
 	// persist makes each batch materialize once and be read from memory by
 	// every consumer, rather than being recomputed from lineage.
 	persist bool
+
+	// stageLog holds the stages created for each remembered batch time, in
+	// creation order: a StageKey's ordinal indexes it.
+	stageMu  sync.Mutex
+	stageLog map[Time][]*stage
+}
+
+func (n *nodeInfo) logStage(t Time, st *stage) StageKey {
+	n.stageMu.Lock()
+	defer n.stageMu.Unlock()
+	if n.stageLog == nil {
+		n.stageLog = map[Time][]*stage{}
+	}
+	n.stageLog[t] = append(n.stageLog[t], st)
+	return StageKey{Node: n.id, Time: t, Ordinal: len(n.stageLog[t]) - 1}
+}
+
+// stageByKey returns a logged stage.
+func (n *nodeInfo) stageByKey(k StageKey) (*stage, bool) {
+	n.stageMu.Lock()
+	defer n.stageMu.Unlock()
+	log := n.stageLog[k.Time]
+	if k.Ordinal < 0 || k.Ordinal >= len(log) {
+		return nil, false
+	}
+	return log[k.Ordinal], true
+}
+
+// dropStages forgets the stages of the times drop selects.
+func (n *nodeInfo) dropStages(drop func(Time) bool) {
+	n.stageMu.Lock()
+	defer n.stageMu.Unlock()
+	for t := range n.stageLog {
+		if drop(t) {
+			delete(n.stageLog, t)
+		}
+	}
 }
 
 func (n *nodeInfo) info() *nodeInfo { return n }

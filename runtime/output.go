@@ -4,8 +4,8 @@ package runtime
 // their own.
 type outputBase struct{ nodeInfo }
 
-func (outputBase) forget(Time)     {}
-func (outputBase) invalidate(Time) {}
+func (*outputBase) forget(Time)     {}
+func (*outputBase) invalidate(Time) {}
 
 // addOutputOp adds an output with one parent stream.
 func addOutputOp[T any](s Stream[T], spec NodeSpec, fnMap map[string]any, build func(b *builder, parent streamNode[T]) (outputNode, error)) {

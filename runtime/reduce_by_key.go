@@ -35,5 +35,5 @@ func (r *reducedByKey[K, V]) compute(t Time) (*dataset[Pair[K, V]], error) {
 	if err != nil || pd == nil {
 		return nil, err
 	}
-	return combineByKey(&r.nodeInfo, pd, r.parts, reduceAgg(r.f)), nil
+	return combineByKey(&r.nodeInfo, t, pd, r.parts, reduceAgg(r.f)), nil
 }

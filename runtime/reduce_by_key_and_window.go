@@ -90,7 +90,7 @@ func (w *reducedWindowed[K, V]) compute(t Time) (*dataset[Pair[K, V]], error) {
 	if err != nil {
 		return nil, err
 	}
-	entering, leaving = w.aligned(entering), w.aligned(leaving)
+	entering, leaving = w.aligned(t, entering), w.aligned(t, leaving)
 	stages := append([]*stage(nil), prev.stages...)
 	for _, ds := range append(append([]*dataset[Pair[K, V]](nil), entering...), leaving...) {
 		stages = append(stages, ds.stages...)
@@ -126,10 +126,10 @@ func (w *reducedWindowed[K, V]) compute(t Time) (*dataset[Pair[K, V]], error) {
 
 // aligned returns the batches partitioned like the window, reshuffling any
 // that are not (the parent is normally a reduceByKey with the same count).
-func (w *reducedWindowed[K, V]) aligned(dss []*dataset[Pair[K, V]]) []*dataset[Pair[K, V]] {
+func (w *reducedWindowed[K, V]) aligned(at Time, dss []*dataset[Pair[K, V]]) []*dataset[Pair[K, V]] {
 	out := make([]*dataset[Pair[K, V]], len(dss))
 	for i, ds := range dss {
-		out[i] = combineByKey(&w.nodeInfo, ds, w.parts, reduceAgg(w.reduce))
+		out[i] = combineByKey(&w.nodeInfo, at, ds, w.parts, reduceAgg(w.reduce))
 	}
 	return out
 }
@@ -153,7 +153,7 @@ func (w *reducedWindowed[K, V]) fromScratch(t Time) (*dataset[Pair[K, V]], error
 	if err != nil {
 		return nil, err
 	}
-	dss = w.aligned(dss)
+	dss = w.aligned(t, dss)
 	var stages []*stage
 	for _, ds := range dss {
 		stages = append(stages, ds.stages...)

@@ -380,7 +380,9 @@ func (c *Context) completed(j *batchJob, pending int) {
 		"processingTime", info.ProcessingTime, "totalDelay", info.TotalDelay)
 	// A stream remembering d keeps the batches in (t-d, t].
 	for _, n := range c.nodes {
-		n.forget(j.time.Add(-n.info().remember) + 1)
+		before := j.time.Add(-n.info().remember) + 1
+		n.forget(before)
+		n.info().dropStages(func(t Time) bool { return t < before })
 	}
 }
 
@@ -390,6 +392,7 @@ func (c *Context) invalidateFrom(t Time) {
 			continue
 		}
 		n.invalidate(t)
+		n.info().dropStages(func(bt Time) bool { return bt >= t })
 	}
 }
 

@@ -140,8 +140,9 @@ type aggregator[V, C any] struct {
 // task order, then record order), so the result is deterministic. If the
 // input is already partitioned that way, the combine happens in place;
 // otherwise the map side is a stage of its own and the result reads its
-// output.
-func combineByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
+// output. at is the batch time of the computation that asks for the
+// combine: it keys the stage, which may combine an older batch (a window).
+func combineByKey[K comparable, V, C any](self *nodeInfo, at Time, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
 	if parts <= 0 {
 		parts = self.ctx.cfg.Parallelism
 	}
@@ -154,7 +155,7 @@ func combineByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]
 				return emitOrdered(om, yield)
 			}}
 	}
-	return shuffleByKey(self, pd, parts, agg)
+	return shuffleByKey(self, at, pd, parts, agg)
 }
 
 // combineInto returns the per-record step of a combine: check the key,
@@ -174,8 +175,7 @@ func combineInto[K comparable, V, C any](tc *taskContext, self *nodeInfo, om *or
 	}
 }
 
-func shuffleByKey[K comparable, V, C any](self *nodeInfo, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
-	t := pd.time
+func shuffleByKey[K comparable, V, C any](self *nodeInfo, t Time, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
 	// out[m][r] is map task m's output for reduce partition r.
 	out := make([][][]Pair[K, C], pd.parts)
 	check := keyChecker[K]()

@@ -2,11 +2,25 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
 
 var stageIDs atomic.Int64
+
+// StageKey names a stage identically in every process that builds the same
+// graph: the node, the batch time of the computation that created it, and
+// its creation order among that computation's stages. Dataset construction
+// is deterministic, so the same key means the same work everywhere; the
+// cluster runtime ships tasks by key.
+type StageKey struct {
+	Node    int  `json:"node"`
+	Time    Time `json:"time"`
+	Ordinal int  `json:"ordinal"`
+}
+
+func (k StageKey) String() string { return fmt.Sprintf("stage %d/%d/%d", k.Node, int64(k.Time), k.Ordinal) }
 
 // stage is a unit of materialization: the map side of a shuffle, or the
 // partitions of a persisted dataset. It runs at most once; every batch that
@@ -14,6 +28,7 @@ var stageIDs atomic.Int64
 // walks: a stage's deps run before its tasks.
 type stage struct {
 	id     int64
+	key    StageKey
 	stream *nodeInfo
 	time   Time
 	kind   string
@@ -28,7 +43,9 @@ type stage struct {
 }
 
 func newStage(n *nodeInfo, t Time, kind string, deps []*stage, tasks int, run func(*taskContext, int) error) *stage {
-	return &stage{id: stageIDs.Add(1), stream: n, time: t, kind: kind, deps: deps, tasks: tasks, run: run, done: make(chan struct{})}
+	st := &stage{id: stageIDs.Add(1), stream: n, time: t, kind: kind, deps: deps, tasks: tasks, run: run, done: make(chan struct{})}
+	st.key = n.logStage(t, st)
+	return st
 }
 
 // ensure runs the stage (after its deps) unless it already ran or is

@@ -60,7 +60,7 @@ func (u *stateByKey[K, V, S]) compute(t Time) (*dataset[Pair[K, S]], error) {
 	if err != nil {
 		return nil, err
 	}
-	grouped := combineByKey(self, batch, u.parts, groupAgg[V]())
+	grouped := combineByKey(self, t, batch, u.parts, groupAgg[V]())
 	stages := append(append([]*stage(nil), prev.stages...), grouped.stages...)
 	return &dataset[Pair[K, S]]{stream: self, time: t, parts: u.parts, stages: stages, keyParts: u.parts,
 		compute: func(tc *taskContext, p int, yield func(Pair[K, S]) bool) bool {
