@@ -20,7 +20,9 @@ type StageKey struct {
 	Ordinal int  `json:"ordinal"`
 }
 
-func (k StageKey) String() string { return fmt.Sprintf("stage %d/%d/%d", k.Node, int64(k.Time), k.Ordinal) }
+func (k StageKey) String() string {
+	return fmt.Sprintf("stage %d/%d/%d", k.Node, int64(k.Time), k.Ordinal)
+}
 
 // stage is a unit of materialization: the map side of a shuffle, or the
 // partitions of a persisted dataset. It runs at most once; every batch that
