@@ -96,6 +96,7 @@ type Context struct {
 
 	zeroTime Time
 	sched    *scheduler
+	blocks   *blockStore
 	metrics  *metricsStore
 	run      *runState
 }
@@ -112,6 +113,7 @@ func NewContext(cfg Config) (*Context, error) {
 		log:      cfg.Logger,
 		names:    map[string]*nodeInfo{},
 		metrics:  newMetricsStore(cfg.MetricsRetained),
+		blocks:   newBlockStore(),
 	}, nil
 }
 

@@ -65,16 +65,31 @@ func materialized[T any](n *nodeInfo, t Time, parts [][]T, deps []*stage) *datas
 // their own, and then read from memory by every consumer: windows, state and
 // outputs read the same batch many times.
 func persist[T any](ds *dataset[T]) *dataset[T] {
-	parts := make([][]T, ds.parts)
-	st := newStage(ds.stream, ds.time, "persist", ds.stages, ds.parts, func(tc *taskContext, p int) error {
+	store := ds.stream.ctx.blocks
+	var st *stage
+	st = newStage(ds.stream, ds.time, "persist", ds.stages, ds.parts, func(tc *taskContext, p int) error {
 		var out []T
 		ds.compute(tc, p, func(r T) bool { out = append(out, r); return true })
-		parts[p] = out
+		putBlock(store, blockKey{stage: st.key, task: p}, out)
 		return nil
 	})
-	out := materialized(ds.stream, ds.time, parts, []*stage{st})
-	out.keyParts = ds.keyParts
-	return out
+	block := func(p int) []T { return getBlock[T](store, blockKey{stage: st.key, task: p}) }
+	return &dataset[T]{stream: ds.stream, time: ds.time, parts: ds.parts, stages: []*stage{st}, inMemory: true, keyParts: ds.keyParts,
+		records: func() int64 {
+			var n int64
+			for p := 0; p < ds.parts; p++ {
+				n += int64(len(block(p)))
+			}
+			return n
+		},
+		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
+			for _, r := range block(p) {
+				if !yield(r) {
+					return false
+				}
+			}
+			return true
+		}}
 }
 
 // concatDatasets is the union of datasets: their partitions side by side.

@@ -54,8 +54,11 @@ func (n *nodeInfo) stageByKey(k StageKey) (*stage, bool) {
 func (n *nodeInfo) dropStages(drop func(Time) bool) {
 	n.stageMu.Lock()
 	defer n.stageMu.Unlock()
-	for t := range n.stageLog {
+	for t, log := range n.stageLog {
 		if drop(t) {
+			for _, st := range log {
+				n.ctx.blocks.dropStage(st.key, st.tasks, st.buckets)
+			}
 			delete(n.stageLog, t)
 		}
 	}

@@ -34,8 +34,9 @@ func (r *repartitioned[T]) compute(t Time) (*dataset[T], error) {
 	if err != nil || pd == nil {
 		return nil, err
 	}
-	out := make([][][]T, pd.parts)
-	st := newStage(&r.nodeInfo, t, "shuffle", pd.stages, pd.parts, func(tc *taskContext, m int) error {
+	store := r.ctx.blocks
+	var st *stage
+	st = newStage(&r.nodeInfo, t, "shuffle", pd.stages, pd.parts, func(tc *taskContext, m int) error {
 		buckets := make([][]T, r.parts)
 		// Start each map task at a different target so that small
 		// partitions do not all land in partition 0; deterministic by m.
@@ -45,13 +46,16 @@ func (r *repartitioned[T]) compute(t Time) (*dataset[T], error) {
 			i++
 			return true
 		})
-		out[m] = buckets
+		for b, records := range buckets {
+			putBlock(store, blockKey{stage: st.key, task: m, bucket: b}, records)
+		}
 		return nil
 	})
+	st.buckets = r.parts
 	return &dataset[T]{stream: &r.nodeInfo, time: t, parts: r.parts, stages: []*stage{st},
 		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
-			for m := range out {
-				for _, x := range out[m][p] {
+			for m := 0; m < pd.parts; m++ {
+				for _, x := range getBlock[T](store, blockKey{stage: st.key, task: m, bucket: p}) {
 					if !yield(x) {
 						return false
 					}

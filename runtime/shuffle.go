@@ -176,10 +176,10 @@ func combineInto[K comparable, V, C any](tc *taskContext, self *nodeInfo, om *or
 }
 
 func shuffleByKey[K comparable, V, C any](self *nodeInfo, t Time, pd *dataset[Pair[K, V]], parts int, agg aggregator[V, C]) *dataset[Pair[K, C]] {
-	// out[m][r] is map task m's output for reduce partition r.
-	out := make([][][]Pair[K, C], pd.parts)
+	store := self.ctx.blocks
 	check := keyChecker[K]()
-	mapStage := newStage(self, t, "shuffle", pd.stages, pd.parts, func(tc *taskContext, m int) error {
+	var mapStage *stage
+	mapStage = newStage(self, t, "shuffle", pd.stages, pd.parts, func(tc *taskContext, m int) error {
 		buckets := make([][]Pair[K, C], parts)
 		if agg.mapSide {
 			// One map for the whole task: the partitioner's hash is then
@@ -201,14 +201,17 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, t Time, pd *dataset[Pa
 				return true
 			})
 		}
-		out[m] = buckets
+		for r, b := range buckets {
+			putBlock(store, blockKey{stage: mapStage.key, task: m, bucket: r}, b)
+		}
 		return nil
 	})
+	mapStage.buckets = parts
 	return &dataset[Pair[K, C]]{stream: self, time: t, parts: parts, stages: []*stage{mapStage}, keyParts: parts,
 		compute: func(tc *taskContext, p int, yield func(Pair[K, C]) bool) bool {
 			om := newOrderedMap[K, C](64)
-			for m := range out {
-				for _, kc := range out[m][p] {
+			for m := 0; m < pd.parts; m++ {
+				for _, kc := range getBlock[Pair[K, C]](store, blockKey{stage: mapStage.key, task: m, bucket: p}) {
 					tc.current = self
 					if c, existed := om.slot(kc.Key); existed {
 						*c = agg.combine(*c, kc.Value)
@@ -253,23 +256,24 @@ func reduceAgg[V any](f func(V, V) V) aggregator[V, V] {
 // partition in parallel tasks, then across partitions in partition order. The
 // result has one partition holding the value, or no record when emit says so.
 func aggregateAll[T, A any](self *nodeInfo, pd *dataset[T], zero func() A, seq func(A, T) A, comb func(A, A) A, emit func(A) bool) *dataset[A] {
-	partial := make([]A, pd.parts)
-	st := newStage(self, pd.time, "aggregate", pd.stages, pd.parts, func(tc *taskContext, p int) error {
+	store := self.ctx.blocks
+	var st *stage
+	st = newStage(self, pd.time, "aggregate", pd.stages, pd.parts, func(tc *taskContext, p int) error {
 		acc := zero()
 		pd.compute(tc, p, func(r T) bool {
 			tc.current = self
 			acc = seq(acc, r)
 			return true
 		})
-		partial[p] = acc
+		putBlock(store, blockKey{stage: st.key, task: p}, []A{acc})
 		return nil
 	})
 	return &dataset[A]{stream: self, time: pd.time, parts: 1, stages: []*stage{st},
 		compute: func(tc *taskContext, _ int, yield func(A) bool) bool {
 			acc := zero()
-			for _, a := range partial {
+			for p := 0; p < pd.parts; p++ {
 				tc.current = self
-				acc = comb(acc, a)
+				acc = comb(acc, getBlock[A](store, blockKey{stage: st.key, task: p})[0])
 			}
 			if emit(acc) {
 				return yield(acc)

@@ -36,6 +36,9 @@ type stage struct {
 	kind   string
 	deps   []*stage
 	tasks  int
+	// buckets is the number of blocks each task writes (a shuffle's reduce
+	// partitions); 1 otherwise.
+	buckets int
 	run    func(tc *taskContext, p int) error
 
 	mu    sync.Mutex
@@ -45,7 +48,7 @@ type stage struct {
 }
 
 func newStage(n *nodeInfo, t Time, kind string, deps []*stage, tasks int, run func(*taskContext, int) error) *stage {
-	st := &stage{id: stageIDs.Add(1), stream: n, time: t, kind: kind, deps: deps, tasks: tasks, run: run, done: make(chan struct{})}
+	st := &stage{id: stageIDs.Add(1), stream: n, time: t, kind: kind, deps: deps, tasks: tasks, buckets: 1, run: run, done: make(chan struct{})}
 	st.key = n.logStage(t, st)
 	return st
 }

@@ -49,23 +49,32 @@ func (x *transformed[T, U]) compute(t Time) (*dataset[U], error) {
 		return nil, err
 	}
 	parts := max(pd.parts, 1)
-	var result [][]U
-	st := newStage(&x.nodeInfo, t, "transform", pd.stages, 1, func(tc *taskContext, _ int) error {
+	store := x.ctx.blocks
+	var st *stage
+	st = newStage(&x.nodeInfo, t, "transform", pd.stages, 1, func(tc *taskContext, _ int) error {
 		in := Batch[T]{Time: t, Partitions: make([][]T, pd.parts)}
 		for p := range in.Partitions {
 			pd.compute(tc, p, func(r T) bool { in.Partitions[p] = append(in.Partitions[p], r); return true })
 		}
 		tc.current = &x.nodeInfo
 		out, err := x.f(in)
-		result = splitEvenly(out, parts)
-		return err
+		if err != nil {
+			return err
+		}
+		split := splitEvenly(out, parts)
+		for p := 0; p < parts; p++ {
+			var records []U
+			if p < len(split) {
+				records = split[p]
+			}
+			putBlock(store, blockKey{stage: st.key, bucket: p}, records)
+		}
+		return nil
 	})
+	st.buckets = parts
 	return &dataset[U]{stream: &x.nodeInfo, time: t, parts: parts, stages: []*stage{st},
 		compute: func(_ *taskContext, p int, yield func(U) bool) bool {
-			if p >= len(result) {
-				return true
-			}
-			for _, u := range result[p] {
+			for _, u := range getBlock[U](store, blockKey{stage: st.key, bucket: p}) {
 				if !yield(u) {
 					return false
 				}
