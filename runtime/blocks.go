@@ -13,7 +13,9 @@ type blockKey struct {
 	bucket int
 }
 
-func (k blockKey) String() string { return fmt.Sprintf("%s task %d bucket %d", k.stage, k.task, k.bucket) }
+func (k blockKey) String() string {
+	return fmt.Sprintf("%s task %d bucket %d", k.stage, k.task, k.bucket)
+}
 
 // blockStore holds a context's stage outputs. Blocks are keyed by stage, so
 // that a task can be named by data and its output found by any process

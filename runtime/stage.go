@@ -39,7 +39,7 @@ type stage struct {
 	// buckets is the number of blocks each task writes (a shuffle's reduce
 	// partitions); 1 otherwise.
 	buckets int
-	run    func(tc *taskContext, p int) error
+	run     func(tc *taskContext, p int) error
 
 	mu    sync.Mutex
 	state int // 0 pending, 1 running, 2 done
