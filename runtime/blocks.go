@@ -1,57 +1,152 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 )
 
-// blockKey names what one task of a stage produced: one block per task, or
-// one per bucket on the map side of a shuffle.
-type blockKey struct {
-	stage  StageKey
-	task   int
-	bucket int
+// BlockID names what one task of a stage produced: one block per task, or
+// one per bucket on the map side of a shuffle. It is the same in every
+// process that builds the graph, so blocks can be fetched by name.
+type BlockID struct {
+	Stage  StageKey
+	Task   int
+	Bucket int
 }
 
-func (k blockKey) String() string {
-	return fmt.Sprintf("%s task %d bucket %d", k.stage, k.task, k.bucket)
+func (id BlockID) String() string {
+	return fmt.Sprintf("%d/%d/%d/%d/%d", id.Stage.Node, int64(id.Stage.Time), id.Stage.Ordinal, id.Task, id.Bucket)
 }
 
-// blockStore holds a context's stage outputs. Blocks are keyed by stage, so
-// that a task can be named by data and its output found by any process
-// (docs/design/distributed.md), and dropped with the batch that made them.
+// ParseBlockID parses BlockID.String's form.
+func ParseBlockID(s string) (BlockID, error) {
+	f := strings.Split(s, "/")
+	if len(f) != 5 {
+		return BlockID{}, fmt.Errorf("block ID %q: want node/time/ordinal/task/bucket", s)
+	}
+	var n [5]int64
+	for i, x := range f {
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil || v < 0 {
+			return BlockID{}, fmt.Errorf("block ID %q: field %d is not a non-negative integer", s, i)
+		}
+		n[i] = v
+	}
+	return BlockID{Stage: StageKey{Node: int(n[0]), Time: Time(n[1]), Ordinal: int(n[2])}, Task: int(n[3]), Bucket: int(n[4])}, nil
+}
+
+type storedBlock struct {
+	records any // []T of the writing stage's record type
+	encode  func() ([]byte, error)
+}
+
+type taskLocation struct {
+	stage StageKey
+	task  int
+}
+
+// blockStore holds a context's stage outputs, and, in cluster mode, where
+// the blocks written elsewhere are. Blocks are dropped with the batch that
+// made them.
 type blockStore struct {
-	mu     sync.RWMutex
-	blocks map[blockKey]any // []T of the writing stage's record type
+	mu        sync.RWMutex
+	blocks    map[BlockID]storedBlock
+	locations map[taskLocation]string
+	// fetch reads a block from the process at an address (cluster mode).
+	fetch func(ctx context.Context, address string, id BlockID) ([]byte, error)
 }
 
-func newBlockStore() *blockStore { return &blockStore{blocks: map[blockKey]any{}} }
+func newBlockStore() *blockStore {
+	return &blockStore{blocks: map[BlockID]storedBlock{}, locations: map[taskLocation]string{}}
+}
 
-func putBlock[T any](s *blockStore, k blockKey, records []T) {
+func putBlock[T any](s *blockStore, id BlockID, records []T) {
 	s.mu.Lock()
-	s.blocks[k] = records
+	s.blocks[id] = storedBlock{records: records, encode: func() ([]byte, error) { return EncodeRecords(records) }}
 	s.mu.Unlock()
 }
 
-// getBlock returns a block's records. A missing block is a lost or
-// forgotten input of the task, which fails.
-func getBlock[T any](s *blockStore, k blockKey) []T {
+// getBlock returns a block's records, fetching it from where it was written
+// when it is not here. A block that cannot be found fails the task.
+func getBlock[T any](tc *taskContext, s *blockStore, id BlockID) []T {
 	s.mu.RLock()
-	v, ok := s.blocks[k]
+	b, ok := s.blocks[id]
+	addr, remote := s.locations[taskLocation{id.Stage, id.Task}]
 	s.mu.RUnlock()
-	if !ok {
-		abortTask(fmt.Errorf("block %s is missing", k))
+	if ok {
+		return b.records.([]T)
 	}
-	return v.([]T)
+	if !remote || s.fetch == nil {
+		abortTask(&MissingBlockError{ID: id})
+	}
+	ctx := context.Background()
+	if tc != nil && tc.ctx != nil {
+		ctx = tc.ctx
+	}
+	data, err := s.fetch(ctx, addr, id)
+	if err != nil {
+		abortTask(&MissingBlockError{ID: id, Address: addr, Err: err})
+	}
+	records, err := DecodeRecords[T](data)
+	if err != nil {
+		abortTask(fmt.Errorf("block %s from %s: %w", id, addr, err))
+	}
+	putBlock(s, id, records)
+	return records
 }
 
-// dropStage removes every block of a stage.
+// MissingBlockError is a task input that is not where it should be: its
+// writer's process was lost, or the batch was forgotten.
+type MissingBlockError struct {
+	ID      BlockID
+	Address string
+	Err     error
+}
+
+func (e *MissingBlockError) Error() string {
+	if e.Address == "" {
+		return fmt.Sprintf("block %s is missing", e.ID)
+	}
+	return fmt.Sprintf("block %s could not be fetched from %s: %v", e.ID, e.Address, e.Err)
+}
+
+func (e *MissingBlockError) Unwrap() error { return e.Err }
+
+func (s *blockStore) setLocation(stage StageKey, task int, address string) {
+	s.mu.Lock()
+	s.locations[taskLocation{stage, task}] = address
+	s.mu.Unlock()
+}
+
+func (s *blockStore) location(stage StageKey, task int) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.locations[taskLocation{stage, task}]
+	return a, ok
+}
+
+// encoded returns a stored block's encoding, for serving it to peers.
+func (s *blockStore) encoded(id BlockID) ([]byte, error) {
+	s.mu.RLock()
+	b, ok := s.blocks[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, &MissingBlockError{ID: id}
+	}
+	return b.encode()
+}
+
+// dropStage removes every block of a stage, and where it was.
 func (s *blockStore) dropStage(stage StageKey, tasks, buckets int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for task := 0; task < tasks; task++ {
+		delete(s.locations, taskLocation{stage, task})
 		for b := 0; b < max(buckets, 1); b++ {
-			delete(s.blocks, blockKey{stage: stage, task: task, bucket: b})
+			delete(s.blocks, BlockID{Stage: stage, Task: task, Bucket: b})
 		}
 	}
 }

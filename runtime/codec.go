@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 )
 
@@ -103,6 +104,30 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return b, nil
 	case recordEncoder:
 		return x.appendRecord(b)
+	}
+	// Typed Go graphs carry typed slices ([]int from a groupByKey) and
+	// other integer and float widths; they travel as lists and numbers.
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		b = bin.AppendUvarint(append(b, tagList), uint64(rv.Len()))
+		var err error
+		for i := 0; i < rv.Len(); i++ {
+			if b, err = appendValue(b, rv.Index(i).Interface()); err != nil {
+				return nil, err
+			}
+		}
+		return b, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return bin.AppendVarint(append(b, tagInt), rv.Int()), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return bin.AppendUvarint(append(b, tagUint), rv.Uint()), nil
+	case reflect.Float32:
+		return bin.LittleEndian.AppendUint64(append(b, tagFloat), math.Float64bits(rv.Float())), nil
+	case reflect.String:
+		return appendValue(b, rv.String())
+	case reflect.Bool:
+		return appendValue(b, rv.Bool())
 	}
 	return nil, fmt.Errorf("a %T cannot be encoded in a block", v)
 }
@@ -207,23 +232,65 @@ func assign[T any](v any, dst *T) error {
 		*dst = zero
 		return nil
 	}
-	t, ok := v.(T)
-	if !ok {
-		// Integers travel as int64; give typed fields their own width.
-		if n, isInt := v.(int64); isInt {
-			switch p := any(dst).(type) {
-			case *int:
-				*p = int(n)
-				return nil
-			case *int32:
-				*p = int32(n)
-				return nil
+	if t, ok := v.(T); ok {
+		*dst = t
+		return nil
+	}
+	// Typed slices and numbers of other widths were sent as lists and
+	// int64, uint64 or float64: convert them back.
+	if err := assignReflect(v, reflect.ValueOf(dst).Elem()); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorruptBlock, err)
+	}
+	return nil
+}
+
+func assignReflect(v any, dst reflect.Value) error {
+	if v == nil {
+		dst.SetZero()
+		return nil
+	}
+	src := reflect.ValueOf(v)
+	switch dst.Kind() {
+	case reflect.Interface:
+		if src.Type().AssignableTo(dst.Type()) {
+			dst.Set(src)
+			return nil
+		}
+	case reflect.Slice:
+		list, ok := v.([]any)
+		if !ok {
+			break
+		}
+		out := reflect.MakeSlice(dst.Type(), len(list), len(list))
+		for i, e := range list {
+			if err := assignReflect(e, out.Index(i)); err != nil {
+				return err
 			}
 		}
-		return fmt.Errorf("%w: a %T where a %T belongs", ErrCorruptBlock, v, *dst)
+		dst.Set(out)
+		return nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n, ok := v.(int64); ok && !dst.OverflowInt(n) {
+			dst.SetInt(n)
+			return nil
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n, ok := v.(uint64); ok && !dst.OverflowUint(n) {
+			dst.SetUint(n)
+			return nil
+		}
+	case reflect.Float32, reflect.Float64:
+		if f, ok := v.(float64); ok {
+			dst.SetFloat(f)
+			return nil
+		}
+	default:
+		if src.Type().ConvertibleTo(dst.Type()) && src.Kind() == dst.Kind() {
+			dst.Set(src.Convert(dst.Type()))
+			return nil
+		}
 	}
-	*dst = t
-	return nil
+	return fmt.Errorf("a %T where a %s belongs", v, dst.Type())
 }
 
 func (p *Pair[K, V]) decodeRecord(d *decoder) error {

@@ -38,6 +38,8 @@ func TestCodecRoundTripsEveryRecordType(t *testing.T) {
 	roundTrip(t, []Pair[any, Joined[any, Optional[any]]]{KV[any](any("k"), Joined[any, Optional[any]]{Left: int64(1), Right: Some[any]("r")})})
 	roundTrip(t, []Pair[string, Grouped[int, string]]{KV("k", Grouped[int, string]{Left: []int{1, 2}, Right: []string{"x"}})})
 	roundTrip(t, []any(nil))
+	roundTrip(t, []Pair[string, []int]{KV("k", []int{1, -2, 3})})
+	roundTrip(t, []Pair[int32, float32]{KV(int32(-4), float32(1.5))})
 }
 
 func TestCodecIsDeterministic(t *testing.T) {

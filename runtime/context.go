@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,13 @@ type Config struct {
 	MetricsRetained int
 	// Stdout receives what Print writes. Nil means os.Stdout.
 	Stdout io.Writer
+
+	// TaskRunner, in the driver of a cluster, runs stage tasks on executors.
+	TaskRunner TaskRunner
+	// BlockAddress is where this process serves its blocks (cluster mode).
+	BlockAddress string
+	// FetchBlock reads a block from the process at an address (cluster mode).
+	FetchBlock func(ctx context.Context, address string, id BlockID) ([]byte, error)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -97,6 +105,7 @@ type Context struct {
 	zeroTime Time
 	sched    *scheduler
 	blocks   *blockStore
+	work     worker
 	metrics  *metricsStore
 	run      *runState
 }
@@ -113,7 +122,7 @@ func NewContext(cfg Config) (*Context, error) {
 		log:      cfg.Logger,
 		names:    map[string]*nodeInfo{},
 		metrics:  newMetricsStore(cfg.MetricsRetained),
-		blocks:   newBlockStore(),
+		blocks:   &blockStore{blocks: map[BlockID]storedBlock{}, locations: map[taskLocation]string{}, fetch: cfg.FetchBlock},
 	}, nil
 }
 
@@ -230,7 +239,14 @@ func (c *Context) rename(in *nodeInfo, name string) {
 // addStream adds an operator that produces a stream of T.
 func addStream[T any](c *Context, spec NodeSpec, parents []node, fns, values map[string]any, build func(*builder) (streamNode[T], error)) Stream[T] {
 	spec.Type = typeName[T]()
-	bf := buildFunc(func(b *builder) (node, error) { return build(b) })
+	bf := buildFunc(func(b *builder) (node, error) {
+		n, err := build(b)
+		if err != nil {
+			return nil, err
+		}
+		n.info().materialize = func(t Time) error { _, err := get(n, t); return err }
+		return n, nil
+	})
 	var ptypes []string
 	for _, p := range parents {
 		ptypes = append(ptypes, p.info().spec.Type)

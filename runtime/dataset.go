@@ -41,26 +41,6 @@ func emptyDataset[T any](n *nodeInfo, t Time, parts int) *dataset[T] {
 	return &dataset[T]{stream: n, time: t, parts: parts, compute: func(*taskContext, int, func(T) bool) bool { return true }}
 }
 
-// materialized returns a dataset over partitions already in memory.
-func materialized[T any](n *nodeInfo, t Time, parts [][]T, deps []*stage) *dataset[T] {
-	return &dataset[T]{stream: n, time: t, parts: len(parts), stages: deps, inMemory: true,
-		records: func() int64 {
-			var total int64
-			for _, p := range parts {
-				total += int64(len(p))
-			}
-			return total
-		},
-		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
-			for _, r := range parts[p] {
-				if !yield(r) {
-					return false
-				}
-			}
-			return true
-		}}
-}
-
 // persist returns a dataset whose partitions are computed once, by a stage of
 // their own, and then read from memory by every consumer: windows, state and
 // outputs read the same batch many times.
@@ -70,20 +50,29 @@ func persist[T any](ds *dataset[T]) *dataset[T] {
 	st = newStage(ds.stream, ds.time, "persist", ds.stages, ds.parts, func(tc *taskContext, p int) error {
 		var out []T
 		ds.compute(tc, p, func(r T) bool { out = append(out, r); return true })
-		putBlock(store, blockKey{stage: st.key, task: p}, out)
+		putBlock(store, BlockID{Stage: st.key, Task: p}, out)
 		return nil
 	})
-	block := func(p int) []T { return getBlock[T](store, blockKey{stage: st.key, task: p}) }
-	return &dataset[T]{stream: ds.stream, time: ds.time, parts: ds.parts, stages: []*stage{st}, inMemory: true, keyParts: ds.keyParts,
+	st.driverOnly = ds.stream.driverOnly
+	out := blockDataset[T](ds.stream, ds.time, st, ds.parts)
+	out.keyParts = ds.keyParts
+	return out
+}
+
+// blockDataset reads the blocks stage st wrote, one per task.
+func blockDataset[T any](n *nodeInfo, t Time, st *stage, parts int) *dataset[T] {
+	store := n.ctx.blocks
+	block := func(tc *taskContext, p int) []T { return getBlock[T](tc, store, BlockID{Stage: st.key, Task: p}) }
+	return &dataset[T]{stream: n, time: t, parts: parts, stages: []*stage{st}, inMemory: true,
 		records: func() int64 {
-			var n int64
-			for p := 0; p < ds.parts; p++ {
-				n += int64(len(block(p)))
+			var total int64
+			for p := 0; p < parts; p++ {
+				total += int64(len(block(nil, p)))
 			}
-			return n
+			return total
 		},
 		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
-			for _, r := range block(p) {
+			for _, r := range block(tc, p) {
 				if !yield(r) {
 					return false
 				}

@@ -117,6 +117,8 @@ func MapWithState[K comparable, V, S, M any](s Stream[Pair[K, V]], spec StateSpe
 			n.initial = init.f
 		}
 		n.persist = true
+		// State maps live outside blocks, in this process.
+		n.driverOnly = true
 		return n, nil
 	})
 	node, _ := out.n.(*mapWithStateNode[K, V, S, M])
@@ -194,7 +196,7 @@ func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
 	if prev.stage != nil {
 		deps = append([]*stage{prev.stage}, deps...)
 	}
-	outputs := make([][]M, m.parts)
+	store := m.ctx.blocks
 	next := &stateBatch[K, S]{maps: make([]*stateMap[K, S], m.parts)}
 	next.stage = newStage(self, t, "mapWithState", deps, m.parts, func(tc *taskContext, p int) error {
 		sm := prev.maps[p].child()
@@ -239,13 +241,14 @@ func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
 			}
 		}
 		next.maps[p] = sm.compacted()
-		outputs[p] = out
+		putBlock(store, BlockID{Stage: next.stage.key, Task: p}, out)
 		return nil
 	})
+	next.stage.driverOnly = true
 	m.mu.Lock()
 	m.stateAt[t] = next
 	m.mu.Unlock()
-	return materialized(self, t, outputs, []*stage{next.stage}), nil
+	return blockDataset[M](self, t, next.stage, m.parts), nil
 }
 
 // snapshots is the stream of a mapWithState stream's whole state.
@@ -262,7 +265,11 @@ func (s StatefulStream[K, V, S, M]) StateSnapshots() Stream[Pair[K, S]] {
 		if !ok {
 			return nil, fmt.Errorf("stateSnapshots needs a mapWithState stream, got %q", parent.info().name)
 		}
-		return &snapshots[K, V, S, M]{parent: p}, nil
+		s := &snapshots[K, V, S, M]{parent: p}
+		// Snapshots read state maps, which only the driver holds: persist
+		// them there, and let executors read the blocks.
+		s.persist, s.driverOnly = true, true
+		return s, nil
 	})
 }
 

@@ -76,6 +76,12 @@ func (s *metricsStore) record(b BatchInfo, pending int) {
 	}
 }
 
+func (s *metricsStore) lastCommitted() Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.LastCompleted
+}
+
 // Metrics returns a snapshot of the context's batch metrics.
 func (c *Context) Metrics() Metrics {
 	s := c.metrics

@@ -23,6 +23,13 @@ type nodeInfo struct {
 	// every consumer, rather than being recomputed from lineage.
 	persist bool
 
+	// driverOnly marks streams whose batches live outside blocks (state
+	// maps): their stages run in the driver.
+	driverOnly bool
+	// materialize builds the stream's dataset for t (lazily): the erased
+	// form of get, for workers resolving a stage key.
+	materialize func(t Time) error
+
 	// stageLog holds the stages created for each remembered batch time, in
 	// creation order: a StageKey's ordinal indexes it.
 	stageMu  sync.Mutex

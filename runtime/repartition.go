@@ -47,7 +47,7 @@ func (r *repartitioned[T]) compute(t Time) (*dataset[T], error) {
 			return true
 		})
 		for b, records := range buckets {
-			putBlock(store, blockKey{stage: st.key, task: m, bucket: b}, records)
+			putBlock(store, BlockID{Stage: st.key, Task: m, Bucket: b}, records)
 		}
 		return nil
 	})
@@ -55,7 +55,7 @@ func (r *repartitioned[T]) compute(t Time) (*dataset[T], error) {
 	return &dataset[T]{stream: &r.nodeInfo, time: t, parts: r.parts, stages: []*stage{st},
 		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
 			for m := 0; m < pd.parts; m++ {
-				for _, x := range getBlock[T](store, blockKey{stage: st.key, task: m, bucket: p}) {
+				for _, x := range getBlock[T](tc, store, BlockID{Stage: st.key, Task: m, Bucket: p}) {
 					if !yield(x) {
 						return false
 					}

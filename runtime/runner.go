@@ -20,6 +20,8 @@ type inputNode interface {
 	// materialize makes the input of t available in memory and returns how
 	// many records it has.
 	materialize(ctx context.Context, t Time) (int64, error)
+	// plannedBatches lists the partition counts of the remembered batches.
+	plannedBatches() []InputBatch
 	close() error
 }
 
@@ -378,11 +380,16 @@ func (c *Context) completed(j *batchJob, pending int) {
 	c.metrics.record(info, pending)
 	c.log.Debug("batch committed", "batchTime", int64(j.time), "records", j.records,
 		"processingTime", info.ProcessingTime, "totalDelay", info.TotalDelay)
-	// A stream remembering d keeps the batches in (t-d, t].
+	c.forgetThrough(j.time)
+}
+
+// forgetThrough drops what no window, state or retry can need once batch t
+// is committed: a stream remembering d keeps the batches in (t-d, t].
+func (c *Context) forgetThrough(t Time) {
 	for _, n := range c.nodes {
-		before := j.time.Add(-n.info().remember) + 1
+		before := t.Add(-n.info().remember) + 1
 		n.forget(before)
-		n.info().dropStages(func(t Time) bool { return t < before })
+		n.info().dropStages(func(bt Time) bool { return bt < before })
 	}
 }
 

@@ -202,7 +202,7 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, t Time, pd *dataset[Pa
 			})
 		}
 		for r, b := range buckets {
-			putBlock(store, blockKey{stage: mapStage.key, task: m, bucket: r}, b)
+			putBlock(store, BlockID{Stage: mapStage.key, Task: m, Bucket: r}, b)
 		}
 		return nil
 	})
@@ -211,7 +211,7 @@ func shuffleByKey[K comparable, V, C any](self *nodeInfo, t Time, pd *dataset[Pa
 		compute: func(tc *taskContext, p int, yield func(Pair[K, C]) bool) bool {
 			om := newOrderedMap[K, C](64)
 			for m := 0; m < pd.parts; m++ {
-				for _, kc := range getBlock[Pair[K, C]](store, blockKey{stage: mapStage.key, task: m, bucket: p}) {
+				for _, kc := range getBlock[Pair[K, C]](tc, store, BlockID{Stage: mapStage.key, Task: m, Bucket: p}) {
 					tc.current = self
 					if c, existed := om.slot(kc.Key); existed {
 						*c = agg.combine(*c, kc.Value)
@@ -265,7 +265,7 @@ func aggregateAll[T, A any](self *nodeInfo, pd *dataset[T], zero func() A, seq f
 			acc = seq(acc, r)
 			return true
 		})
-		putBlock(store, blockKey{stage: st.key, task: p}, []A{acc})
+		putBlock(store, BlockID{Stage: st.key, Task: p}, []A{acc})
 		return nil
 	})
 	return &dataset[A]{stream: self, time: pd.time, parts: 1, stages: []*stage{st},
@@ -273,7 +273,7 @@ func aggregateAll[T, A any](self *nodeInfo, pd *dataset[T], zero func() A, seq f
 			acc := zero()
 			for p := 0; p < pd.parts; p++ {
 				tc.current = self
-				acc = comb(acc, getBlock[A](store, blockKey{stage: st.key, task: p})[0])
+				acc = comb(acc, getBlock[A](tc, store, BlockID{Stage: st.key, Task: p})[0])
 			}
 			if emit(acc) {
 				return yield(acc)

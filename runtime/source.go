@@ -131,33 +131,50 @@ func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
 
 func (s *inputStream[T]) compute(t Time) (*dataset[T], error) {
 	s.mu.Lock()
-	in, ok := s.planned[t]
+	in, planned := s.planned[t]
 	s.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("no input was planned for this batch (it is older than the stream remembers)")
+	store := s.ctx.blocks
+	if !planned {
+		// A worker: the driver planned and read this batch, and serves its blocks.
+		parts, ok := s.ctx.workerInputParts(s.id, t)
+		if !ok {
+			return nil, fmt.Errorf("no input was planned for this batch (it is older than the stream remembers)")
+		}
+		st := newStage(&s.nodeInfo, t, "input", nil, parts, nil)
+		st.driverOnly = true
+		st.markDone()
+		return blockDataset[T](&s.nodeInfo, t, st, parts), nil
 	}
 	if mi, ok := in.(MemoryInput[T]); ok {
-		parts := make([][]T, mi.Partitions())
-		for p := range parts {
-			parts[p] = mi.Partition(p)
+		st := newStage(&s.nodeInfo, t, "input", nil, mi.Partitions(), nil)
+		st.driverOnly = true
+		for p := 0; p < mi.Partitions(); p++ {
+			putBlock(store, BlockID{Stage: st.key, Task: p}, mi.Partition(p))
 		}
-		return materialized(&s.nodeInfo, t, parts, nil), nil
+		st.markDone()
+		return blockDataset[T](&s.nodeInfo, t, st, mi.Partitions()), nil
 	}
-	return persist(&dataset[T]{stream: &s.nodeInfo, time: t, parts: in.Partitions(),
-		compute: func(tc *taskContext, p int, yield func(T) bool) bool {
-			stopped := false
-			err := in.Read(tc.ctx, p, func(r T) bool {
-				if !yield(r) {
-					stopped = true
-					return false
-				}
-				return true
-			})
-			if err != nil {
-				abortTask(fmt.Errorf("reading input partition %d: %w", p, err))
-			}
-			return !stopped
-		}}), nil
+	var st *stage
+	st = newStage(&s.nodeInfo, t, "input", nil, in.Partitions(), func(tc *taskContext, p int) error {
+		var records []T
+		if err := in.Read(tc.ctx, p, func(r T) bool { records = append(records, r); return true }); err != nil {
+			return fmt.Errorf("reading input partition %d: %w", p, err)
+		}
+		putBlock(store, BlockID{Stage: st.key, Task: p}, records)
+		return nil
+	})
+	st.driverOnly = true
+	return blockDataset[T](&s.nodeInfo, t, st, in.Partitions()), nil
+}
+
+func (s *inputStream[T]) plannedBatches() []InputBatch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]InputBatch, 0, len(s.planned))
+	for t, in := range s.planned {
+		out = append(out, InputBatch{Node: s.id, Time: t, Partitions: in.Partitions()})
+	}
+	return out
 }
 
 func (s *inputStream[T]) materialize(ctx context.Context, t Time) (int64, error) {

@@ -39,7 +39,11 @@ type stage struct {
 	// buckets is the number of blocks each task writes (a shuffle's reduce
 	// partitions); 1 otherwise.
 	buckets int
-	run     func(tc *taskContext, p int) error
+	// driverOnly stages run where the context runs, even in cluster mode:
+	// inputs (sources plan and read in the driver) and stages that keep
+	// state outside blocks (mapWithState).
+	driverOnly bool
+	run        func(tc *taskContext, p int) error
 
 	mu    sync.Mutex
 	state int // 0 pending, 1 running, 2 done
@@ -75,7 +79,12 @@ func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	st.state = 1
 	st.mu.Unlock()
 
-	err := s.runTasks(ctx, st.stream, st.time, st.kind, st.deps, st.tasks, st.run)
+	var err error
+	if c := st.stream.ctx; c.cfg.TaskRunner != nil && !st.driverOnly {
+		err = c.runRemote(ctx, st)
+	} else {
+		err = s.runTasks(ctx, st.stream, st.time, st.kind, st.deps, st.tasks, st.run)
+	}
 
 	st.mu.Lock()
 	st.err = err
@@ -89,6 +98,17 @@ func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	close(st.done)
 	st.mu.Unlock()
 	return err
+}
+
+// markDone records a stage whose output is already in place (input blocks).
+func (st *stage) markDone() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.state != 2 {
+		st.state = 2
+		st.run, st.deps = nil, nil
+		close(st.done)
+	}
 }
 
 // ensureAll runs independent stages concurrently and returns the first error.

@@ -67,14 +67,14 @@ func (x *transformed[T, U]) compute(t Time) (*dataset[U], error) {
 			if p < len(split) {
 				records = split[p]
 			}
-			putBlock(store, blockKey{stage: st.key, bucket: p}, records)
+			putBlock(store, BlockID{Stage: st.key, Bucket: p}, records)
 		}
 		return nil
 	})
 	st.buckets = parts
 	return &dataset[U]{stream: &x.nodeInfo, time: t, parts: parts, stages: []*stage{st},
-		compute: func(_ *taskContext, p int, yield func(U) bool) bool {
-			for _, u := range getBlock[U](store, blockKey{stage: st.key, bucket: p}) {
+		compute: func(tc *taskContext, p int, yield func(U) bool) bool {
+			for _, u := range getBlock[U](tc, store, BlockID{Stage: st.key, Bucket: p}) {
 				if !yield(u) {
 					return false
 				}

@@ -1,0 +1,209 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// TaskRunner runs stage tasks in other processes: the cluster's executors.
+// A context with a TaskRunner (the driver) sends every stage's tasks to it,
+// except the stages that must stay in the driver (inputs, mapWithState).
+type TaskRunner interface {
+	// RunTask runs one task and returns the address of the process that
+	// holds the blocks it wrote. An error means the task must be retried.
+	RunTask(ctx context.Context, task TaskSpec) (address string, err error)
+}
+
+// TaskSpec names one task for a worker context built from the same graph:
+// what to run, and what it needs that only the driver knows.
+type TaskSpec struct {
+	Stage     StageKey
+	Partition int
+	// ZeroTime is the driver's zero time: it decides which batch times a
+	// stream has.
+	ZeroTime Time
+	// Inputs are the partition counts of the input batches the driver
+	// remembers; workers cannot plan inputs, and building datasets needs
+	// their partition counts.
+	Inputs []InputBatch
+	// Deps are where the blocks of the stage's dependencies are.
+	Deps []BlockLocation
+	// Committed is the newest committed batch: workers forget what no
+	// window, state or retry can need any more.
+	Committed Time
+}
+
+// InputBatch is one input batch's partition count.
+type InputBatch struct {
+	Node       int
+	Time       Time
+	Partitions int
+}
+
+// BlockLocation says which process holds the blocks of one task.
+type BlockLocation struct {
+	Stage   StageKey
+	Task    int
+	Address string
+}
+
+// maxTaskAttempts bounds retries of one task before its batch fails.
+const maxTaskAttempts = 4
+
+// runRemote runs a stage's tasks through the TaskRunner, after its deps.
+func (c *Context) runRemote(ctx context.Context, st *stage) error {
+	if err := ensureAll(ctx, c.sched, st.deps); err != nil {
+		return err
+	}
+	spec := TaskSpec{Stage: st.key, ZeroTime: c.zeroTime, Inputs: c.inputBatches(), Deps: c.depLocations(st.deps),
+		Committed: c.metrics.lastCommitted()}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, st.tasks)
+	var wg sync.WaitGroup
+	for p := 0; p < st.tasks; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			task := spec
+			task.Partition = p
+			for attempt := 1; ; attempt++ {
+				addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
+				if err == nil {
+					c.blocks.setLocation(st.key, p, addr)
+					return
+				}
+				if ctx.Err() != nil || attempt >= maxTaskAttempts {
+					errs[p] = &BatchError{Stream: st.stream.name, Time: st.time,
+						Err: fmt.Errorf("task %d of %s failed %d times: %w", p, st.key, attempt, err)}
+					cancel()
+					return
+				}
+				c.log.Warn("task failed; retrying", "stage", st.key.String(), "partition", p, "attempt", attempt, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// inputBatches lists the partition counts of every remembered input batch.
+func (c *Context) inputBatches() []InputBatch {
+	var out []InputBatch
+	for _, in := range c.inputs {
+		out = append(out, in.plannedBatches()...)
+	}
+	return out
+}
+
+// depLocations says where every block of deps is: recorded locations for
+// tasks that ran elsewhere, this process for the rest.
+func (c *Context) depLocations(deps []*stage) []BlockLocation {
+	var out []BlockLocation
+	for _, d := range deps {
+		for task := 0; task < d.tasks; task++ {
+			addr, ok := c.blocks.location(d.key, task)
+			if !ok {
+				addr = c.cfg.BlockAddress
+			}
+			out = append(out, BlockLocation{Stage: d.key, Task: task, Address: addr})
+		}
+	}
+	return out
+}
+
+// worker is the state of a context that runs tasks for a driver.
+type worker struct {
+	once      sync.Once
+	err       error
+	mu        sync.Mutex
+	inputs    map[int]map[Time]int
+	committed Time
+}
+
+// RunTask runs one task in this context, which must be built from the
+// driver's graph (same manifest, same parallelism) and not started: this is
+// how an executor runs the tasks the driver sends. The task's blocks stay
+// here, to be served with EncodedBlock; its inputs are fetched with
+// Config.FetchBlock. An unknown stage is an error, not a crash.
+func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
+	w := &c.work
+	w.once.Do(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.started {
+			w.err = errors.New("a started context cannot run tasks for a driver")
+			return
+		}
+		if w.err = c.validate(); w.err != nil {
+			return
+		}
+		c.started = true // the graph is complete: nothing may be added now
+		c.zeroTime = spec.ZeroTime
+		w.inputs = map[int]map[Time]int{}
+	})
+	if w.err != nil {
+		return w.err
+	}
+	if spec.ZeroTime != c.zeroTime {
+		return fmt.Errorf("task for zero time %s, this worker serves %s", spec.ZeroTime, c.zeroTime)
+	}
+	w.mu.Lock()
+	for _, in := range spec.Inputs {
+		if w.inputs[in.Node] == nil {
+			w.inputs[in.Node] = map[Time]int{}
+		}
+		w.inputs[in.Node][in.Time] = in.Partitions
+	}
+	forget := spec.Committed > w.committed
+	if forget {
+		w.committed = spec.Committed
+	}
+	w.mu.Unlock()
+	if forget {
+		c.forgetThrough(spec.Committed)
+	}
+	for _, d := range spec.Deps {
+		c.blocks.setLocation(d.Stage, d.Task, d.Address)
+	}
+
+	k := spec.Stage
+	if k.Node < 1 || k.Node > len(c.nodes) {
+		return fmt.Errorf("unknown %s: the graph has %d nodes", k, len(c.nodes))
+	}
+	n := c.nodes[k.Node-1].info()
+	if n.materialize == nil {
+		return fmt.Errorf("unknown %s: node %q has no batches", k, n.name)
+	}
+	if err := n.materialize(k.Time); err != nil {
+		return err
+	}
+	st, ok := n.stageByKey(k)
+	if !ok {
+		return fmt.Errorf("unknown %s", k)
+	}
+	if st.driverOnly {
+		return fmt.Errorf("%s runs in the driver", k)
+	}
+	if spec.Partition < 0 || spec.Partition >= st.tasks {
+		return fmt.Errorf("%s has %d tasks, not %d", k, st.tasks, spec.Partition+1)
+	}
+	tc := &taskContext{ctx: ctx, current: st.stream, time: st.time}
+	return runTask(tc, spec.Partition, st.run)
+}
+
+// workerInputParts returns the partition count the driver sent for an
+// input batch.
+func (c *Context) workerInputParts(node int, t Time) (int, bool) {
+	w := &c.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, ok := w.inputs[node][t]
+	return n, ok
+}
+
+// EncodedBlock returns a block this context holds, encoded for the wire:
+// what executors serve to each other and the driver to executors.
+func (c *Context) EncodedBlock(id BlockID) ([]byte, error) { return c.blocks.encoded(id) }

@@ -1,0 +1,136 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// inProcessCluster is a driver context whose tasks run on worker contexts
+// in the same process; blocks cross between them only encoded, as on the
+// wire.
+type inProcessCluster struct {
+	mu      sync.Mutex
+	workers map[string]*Context
+	next    atomic.Int64
+	ran     atomic.Int64
+	fetched atomic.Int64
+}
+
+func (ic *inProcessCluster) fetch(driver *Context) func(context.Context, string, BlockID) ([]byte, error) {
+	return func(_ context.Context, addr string, id BlockID) ([]byte, error) {
+		ic.fetched.Add(1)
+		ic.mu.Lock()
+		w, ok := ic.workers[addr]
+		ic.mu.Unlock()
+		if addr == "driver" {
+			return driver.EncodedBlock(id)
+		}
+		if !ok {
+			return nil, fmt.Errorf("no process at %s", addr)
+		}
+		return w.EncodedBlock(id)
+	}
+}
+
+func (ic *inProcessCluster) RunTask(ctx context.Context, spec TaskSpec) (string, error) {
+	names := []string{"w1", "w2"}
+	addr := names[int(ic.next.Add(1))%len(names)]
+	ic.mu.Lock()
+	w := ic.workers[addr]
+	ic.mu.Unlock()
+	ic.ran.Add(1)
+	return addr, w.RunTask(ctx, spec)
+}
+
+// outputsOf runs the described graph to the end and returns every output
+// file's content by path relative to out.
+func outputsOf(t *testing.T, h *harness, out string, batches int) map[string]string {
+	t.Helper()
+	runToEnd(t, h, batches)
+	got := map[string]string{}
+	for _, sub := range []string{"windowed", "state", "trending"} {
+		for b := 1; b <= batches; b++ {
+			for name, content := range readBatchDir(t, filepath.Join(out, sub, fmt.Sprint(b*1000))) {
+				got[sub+"/"+fmt.Sprint(b)+"/"+name] = content
+			}
+		}
+	}
+	return got
+}
+
+func TestTasksRunOnWorkersGiveTheLocalResult(t *testing.T) {
+	in := t.TempDir()
+	var files []string
+	for i, content := range []string{"a b a c\n", "b c d\n", "a\n", "c c b e\n", "a d a\n"} {
+		name := fmt.Sprint(i)
+		writeAtomically(t, in, name, content)
+		files = append(files, filepath.Join(in, name))
+	}
+
+	localOut := t.TempDir()
+	local := newHarness(t, Config{Workers: 2, Parallelism: 3})
+	buildDescribedGraph(local.c, files, localOut)
+	want := outputsOf(t, local, localOut, len(files))
+
+	ic := &inProcessCluster{workers: map[string]*Context{}}
+	clusterOut := t.TempDir()
+	var driver *Context
+	driverH := newHarness(t, Config{Workers: 2, Parallelism: 3, TaskRunner: ic, BlockAddress: "driver",
+		FetchBlock: func(ctx context.Context, addr string, id BlockID) ([]byte, error) {
+			return ic.fetch(driver)(ctx, addr, id)
+		}})
+	driver = driverH.c
+	buildDescribedGraph(driver, files, clusterOut)
+	for _, name := range []string{"w1", "w2"} {
+		w, err := NewContext(Config{BatchInterval: testInterval, Parallelism: 3, Logger: quietLogger(),
+			FetchBlock: func(ctx context.Context, addr string, id BlockID) ([]byte, error) {
+				return ic.fetch(driver)(ctx, addr, id)
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Rebuild(driver.Describe()); err != nil {
+			t.Fatal(err)
+		}
+		ic.workers[name] = w
+	}
+	got := outputsOf(t, driverH, clusterOut, len(files))
+
+	if ic.ran.Load() == 0 || ic.fetched.Load() == 0 {
+		t.Fatalf("ran %d tasks on workers and fetched %d blocks: the cluster path was not taken", ic.ran.Load(), ic.fetched.Load())
+	}
+	if !reflect.DeepEqual(got, want) {
+		var diff []string
+		for k := range want {
+			if got[k] != want[k] {
+				diff = append(diff, k)
+			}
+		}
+		t.Fatalf("outputs differ from the local run in %d files: %s", len(diff), strings.Join(diff, ", "))
+	}
+	t.Logf("%d tasks ran on workers, %d blocks crossed between contexts", ic.ran.Load(), ic.fetched.Load())
+}
+
+func TestWorkerRejectsUnknownTasks(t *testing.T) {
+	h := newHarness(t, Config{})
+	buildDescribedGraph(h.c, []string{"f"}, t.TempDir())
+	w, _ := NewContext(Config{BatchInterval: testInterval, Logger: quietLogger()})
+	if err := w.Rebuild(h.c.Describe()); err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []TaskSpec{
+		{Stage: StageKey{Node: 999, Time: 1000}},
+		{Stage: StageKey{Node: 2, Time: 1000, Ordinal: 7}, Inputs: []InputBatch{{Node: 1, Time: 1000, Partitions: 1}}},
+		{Stage: StageKey{Node: 1, Time: 1000}, Inputs: []InputBatch{{Node: 1, Time: 1000, Partitions: 1}}},
+	} {
+		if err := w.RunTask(context.Background(), spec); err == nil {
+			t.Errorf("task %+v was accepted", spec.Stage)
+		}
+	}
+}
