@@ -38,7 +38,7 @@ bin/controller-gen: hack/tools.sh
 
 PROTO_TOOLS = bin/protoc bin/protoc-gen-go bin/protoc-gen-go-grpc
 
-$(PROTO_TOOLS): hack/tools.sh
+$(PROTO_TOOLS) &: hack/tools.sh
 	hack/tools.sh protoc protoc-gen-go protoc-gen-go-grpc
 
 ## generate: every generated Go file: deepcopy (controller-gen), protobuf and gRPC code, go:generate directives.

@@ -52,8 +52,11 @@ type taskLocation struct {
 // the blocks written elsewhere are. Blocks are dropped with the batch that
 // made them.
 type blockStore struct {
-	mu        sync.RWMutex
-	blocks    map[BlockID]storedBlock
+	mu     sync.RWMutex
+	blocks map[BlockID]storedBlock
+	// raw holds encoded copies fetched from other processes (replicas of
+	// self-dependent stages), decoded when first read.
+	raw       map[BlockID][]byte
 	locations map[taskLocation]string
 	// fetch reads a block from the process at an address (cluster mode).
 	fetch func(ctx context.Context, address string, id BlockID) ([]byte, error)
@@ -74,10 +77,19 @@ func putBlock[T any](s *blockStore, id BlockID, records []T) {
 func getBlock[T any](tc *taskContext, s *blockStore, id BlockID) []T {
 	s.mu.RLock()
 	b, ok := s.blocks[id]
+	raw, isRaw := s.raw[id]
 	addr, remote := s.locations[taskLocation{id.Stage, id.Task}]
 	s.mu.RUnlock()
 	if ok {
 		return b.records.([]T)
+	}
+	if isRaw {
+		records, err := DecodeRecords[T](raw)
+		if err != nil {
+			abortTask(fmt.Errorf("block %s: %w", id, err))
+		}
+		putBlock(s, id, records)
+		return records
 	}
 	if !remote || s.fetch == nil {
 		abortTask(&MissingBlockError{ID: id})
@@ -121,6 +133,20 @@ func (s *blockStore) setLocation(stage StageKey, task int, address string) {
 	s.mu.Unlock()
 }
 
+// dropLocationsAt forgets every block held at address and returns which.
+func (s *blockStore) dropLocationsAt(address string) []taskLocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lost []taskLocation
+	for loc, a := range s.locations {
+		if a == address {
+			lost = append(lost, loc)
+			delete(s.locations, loc)
+		}
+	}
+	return lost
+}
+
 func (s *blockStore) location(stage StageKey, task int) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -132,11 +158,25 @@ func (s *blockStore) location(stage StageKey, task int) (string, bool) {
 func (s *blockStore) encoded(id BlockID) ([]byte, error) {
 	s.mu.RLock()
 	b, ok := s.blocks[id]
+	raw, isRaw := s.raw[id]
 	s.mu.RUnlock()
-	if !ok {
-		return nil, &MissingBlockError{ID: id}
+	switch {
+	case ok:
+		return b.encode()
+	case isRaw:
+		return raw, nil
 	}
-	return b.encode()
+	return nil, &MissingBlockError{ID: id}
+}
+
+// putRaw stores an encoded copy of a block.
+func (s *blockStore) putRaw(id BlockID, data []byte) {
+	s.mu.Lock()
+	if s.raw == nil {
+		s.raw = map[BlockID][]byte{}
+	}
+	s.raw[id] = data
+	s.mu.Unlock()
 }
 
 // dropStage removes every block of a stage, and where it was.
@@ -146,7 +186,9 @@ func (s *blockStore) dropStage(stage StageKey, tasks, buckets int) {
 	for task := 0; task < tasks; task++ {
 		delete(s.locations, taskLocation{stage, task})
 		for b := 0; b < max(buckets, 1); b++ {
-			delete(s.blocks, BlockID{Stage: stage, Task: task, Bucket: b})
+			id := BlockID{Stage: stage, Task: task, Bucket: b}
+			delete(s.blocks, id)
+			delete(s.raw, id)
 		}
 	}
 }

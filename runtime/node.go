@@ -26,6 +26,11 @@ type nodeInfo struct {
 	// driverOnly marks streams whose batches live outside blocks (state
 	// maps): their stages run in the driver.
 	driverOnly bool
+	// selfDependent marks streams whose batch is computed from their own
+	// previous batch (incremental windows, updateStateByKey). That batch is
+	// forgotten once committed, so a lost block of theirs could not be
+	// recomputed: in a cluster the driver keeps a copy of each.
+	selfDependent bool
 	// materialize builds the stream's dataset for t (lazily): the erased
 	// form of get, for workers resolving a stage key.
 	materialize func(t Time) error
@@ -65,6 +70,9 @@ func (n *nodeInfo) dropStages(drop func(Time) bool) {
 		if drop(t) {
 			for _, st := range log {
 				n.ctx.blocks.dropStage(st.key, st.tasks, st.buckets)
+				st.mu.Lock()
+				st.deps = nil
+				st.mu.Unlock()
 			}
 			delete(n.stageLog, t)
 		}

@@ -64,7 +64,7 @@ func ReduceByKeyAndWindowInv[K comparable, V any](s Stream[Pair[K, V]], reduce, 
 			w.keep = k.f
 		}
 		w.slide = slide
-		w.persist = true
+		w.persist, w.selfDependent = true, true
 		parent.info().persist = true
 		return w, nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // TaskRunner runs stage tasks in other processes: the cluster's executors.
@@ -52,36 +53,61 @@ type BlockLocation struct {
 // maxTaskAttempts bounds retries of one task before its batch fails.
 const maxTaskAttempts = 4
 
-// runRemote runs a stage's tasks through the TaskRunner, after its deps.
-func (c *Context) runRemote(ctx context.Context, st *stage) error {
-	if err := ensureAll(ctx, c.sched, st.deps); err != nil {
+// runRemote runs a stage's tasks (all of them when tasks is nil) through
+// the TaskRunner, after its deps. A failed task is retried after its deps
+// are ensured again: if it failed on a block of a lost executor, that block
+// is recomputed first.
+func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
+	if tasks == nil {
+		tasks = make([]int, st.tasks)
+		for p := range tasks {
+			tasks[p] = p
+		}
+	}
+	st.mu.Lock()
+	deps := st.deps
+	st.mu.Unlock()
+	if err := ensureAll(ctx, c.sched, deps); err != nil {
 		return err
 	}
-	spec := TaskSpec{Stage: st.key, ZeroTime: c.zeroTime, Inputs: c.inputBatches(), Deps: c.depLocations(st.deps),
-		Committed: c.metrics.lastCommitted()}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, st.tasks)
+	errs := make([]error, len(tasks))
 	var wg sync.WaitGroup
-	for p := 0; p < st.tasks; p++ {
+	for i, p := range tasks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			task := spec
-			task.Partition = p
 			for attempt := 1; ; attempt++ {
+				task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
+					Deps: c.depLocations(deps), Committed: c.metrics.lastCommitted()}
 				addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
+				if err == nil && st.stream.selfDependent {
+					err = c.replicate(ctx, st, p, addr)
+					addr = c.cfg.BlockAddress
+				}
 				if err == nil {
 					c.blocks.setLocation(st.key, p, addr)
 					return
 				}
 				if ctx.Err() != nil || attempt >= maxTaskAttempts {
-					errs[p] = &BatchError{Stream: st.stream.name, Time: st.time,
+					errs[i] = &BatchError{Stream: st.stream.name, Time: st.time,
 						Err: fmt.Errorf("task %d of %s failed %d times: %w", p, st.key, attempt, err)}
 					cancel()
 					return
 				}
 				c.log.Warn("task failed; retrying", "stage", st.key.String(), "partition", p, "attempt", attempt, "error", err)
+				// Give the loss of an executor time to be noticed, then
+				// recompute whatever of the deps it held.
+				select {
+				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+				case <-ctx.Done():
+				}
+				if err := ensureAll(ctx, c.sched, deps); err != nil {
+					errs[i] = err
+					cancel()
+					return
+				}
 			}
 		}()
 	}
@@ -207,3 +233,32 @@ func (c *Context) workerInputParts(node int, t Time) (int, bool) {
 // EncodedBlock returns a block this context holds, encoded for the wire:
 // what executors serve to each other and the driver to executors.
 func (c *Context) EncodedBlock(id BlockID) ([]byte, error) { return c.blocks.encoded(id) }
+
+// LoseBlocksAt records that the process at address is gone with its
+// blocks: every finished stage that kept output there reruns those tasks
+// the next time a batch needs them.
+func (c *Context) LoseBlocksAt(address string) {
+	for _, loc := range c.blocks.dropLocationsAt(address) {
+		if loc.stage.Node < 1 || loc.stage.Node > len(c.nodes) {
+			continue
+		}
+		if st, ok := c.nodes[loc.stage.Node-1].info().stageByKey(loc.stage); ok {
+			st.markLost(loc.task)
+		}
+	}
+}
+
+// replicate copies a task's blocks from the executor that wrote them into
+// this process, which then serves them: the blocks of self-dependent
+// streams cannot be recomputed once their predecessor is forgotten.
+func (c *Context) replicate(ctx context.Context, st *stage, task int, addr string) error {
+	for b := 0; b < max(st.buckets, 1); b++ {
+		id := BlockID{Stage: st.key, Task: task, Bucket: b}
+		data, err := c.cfg.FetchBlock(ctx, addr, id)
+		if err != nil {
+			return fmt.Errorf("replicating block %s from %s: %w", id, addr, err)
+		}
+		c.blocks.putRaw(id, data)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,13 +40,25 @@ func (ic *inProcessCluster) fetch(driver *Context) func(context.Context, string,
 }
 
 func (ic *inProcessCluster) RunTask(ctx context.Context, spec TaskSpec) (string, error) {
-	names := []string{"w1", "w2"}
-	addr := names[int(ic.next.Add(1))%len(names)]
 	ic.mu.Lock()
+	var names []string
+	for name := range ic.workers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	addr := names[int(ic.next.Add(1))%len(names)]
 	w := ic.workers[addr]
 	ic.mu.Unlock()
 	ic.ran.Add(1)
 	return addr, w.RunTask(ctx, spec)
+}
+
+// kill removes a worker and its blocks, as a killed executor process.
+func (ic *inProcessCluster) kill(name string, driver *Context) {
+	ic.mu.Lock()
+	delete(ic.workers, name)
+	ic.mu.Unlock()
+	driver.LoseBlocksAt(name)
 }
 
 // outputsOf runs the described graph to the end and returns every output
@@ -64,7 +77,14 @@ func outputsOf(t *testing.T, h *harness, out string, batches int) map[string]str
 	return got
 }
 
-func TestTasksRunOnWorkersGiveTheLocalResult(t *testing.T) {
+func TestTasksRunOnWorkersGiveTheLocalResult(t *testing.T) { testOnWorkers(t, false) }
+
+// A worker lost mid-run takes its blocks with it; what later batches need
+// of them is recomputed from lineage on the survivor, and the outputs are
+// still those of a local run.
+func TestLostWorkerBlocksAreRecomputed(t *testing.T) { testOnWorkers(t, true) }
+
+func testOnWorkers(t *testing.T, killOne bool) {
 	in := t.TempDir()
 	var files []string
 	for i, content := range []string{"a b a c\n", "b c d\n", "a\n", "c c b e\n", "a d a\n"} {
@@ -100,7 +120,26 @@ func TestTasksRunOnWorkersGiveTheLocalResult(t *testing.T) {
 		}
 		ic.workers[name] = w
 	}
-	got := outputsOf(t, driverH, clusterOut, len(files))
+	var got map[string]string
+	if killOne {
+		driverH.start()
+		driverH.step(2)
+		ic.kill("w2", driver)
+		driverH.step(len(files) - 2)
+		if err := driver.AwaitTermination(); err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]string{}
+		for _, sub := range []string{"windowed", "state", "trending"} {
+			for b := 1; b <= len(files); b++ {
+				for name, content := range readBatchDir(t, filepath.Join(clusterOut, sub, fmt.Sprint(b*1000))) {
+					got[sub+"/"+fmt.Sprint(b)+"/"+name] = content
+				}
+			}
+		}
+	} else {
+		got = outputsOf(t, driverH, clusterOut, len(files))
+	}
 
 	if ic.ran.Load() == 0 || ic.fetched.Load() == 0 {
 		t.Fatalf("ran %d tasks on workers and fetched %d blocks: the cluster path was not taken", ic.ran.Load(), ic.fetched.Load())

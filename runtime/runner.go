@@ -333,7 +333,7 @@ func (c *Context) prepare(ctx context.Context, t Time) (int64, map[string]int64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			commits[i], errs[i] = o.prepare(ctx, t)
+			commits[i], errs[i] = c.prepareOutput(ctx, o, t)
 		}()
 	}
 	wg.Wait()
@@ -343,6 +343,25 @@ func (c *Context) prepare(ctx context.Context, t Time) (int64, map[string]int64,
 		}
 	}
 	return total, perSource, commits, nil
+}
+
+// prepareOutput prepares one output. In a cluster, a block of a lost
+// executor makes it fail until the block is recomputed: it retries, and the
+// retry ensures the stages again, which reruns their lost tasks.
+func (c *Context) prepareOutput(ctx context.Context, o outputNode, t Time) (func(context.Context) error, error) {
+	for attempt := 1; ; attempt++ {
+		commit, err := o.prepare(ctx, t)
+		var missing *MissingBlockError
+		if err == nil || c.cfg.TaskRunner == nil || !errors.As(err, &missing) || attempt >= maxTaskAttempts {
+			return commit, err
+		}
+		c.log.Warn("output needs a lost block; recomputing it", "stream", o.info().name, "batchTime", int64(t), "error", err)
+		select {
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (c *Context) commit(ctx context.Context, j *batchJob) error {

@@ -49,6 +49,9 @@ type stage struct {
 	state int // 0 pending, 1 running, 2 done
 	done  chan struct{}
 	err   error
+	// lost are tasks whose output was on a lost executor: ensure reruns
+	// just these, from the stage's lineage.
+	lost map[int]bool
 }
 
 func newStage(n *nodeInfo, t Time, kind string, deps []*stage, tasks int, run func(*taskContext, int) error) *stage {
@@ -63,25 +66,34 @@ func newStage(n *nodeInfo, t Time, kind string, deps []*stage, tasks int, run fu
 // a worker that the stage needs.
 func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	st.mu.Lock()
-	switch st.state {
-	case 2:
+	switch {
+	case st.state == 2 && len(st.lost) == 0:
 		st.mu.Unlock()
 		return st.err
-	case 1:
+	case st.state == 1:
+		done := st.done
 		st.mu.Unlock()
 		select {
-		case <-st.done:
-			return st.err
+		case <-done:
+			return st.ensure(ctx, s) // it may have lost tasks again meanwhile
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	var tasks []int // nil: all of them
+	if st.state == 2 {
+		for p := range st.lost {
+			tasks = append(tasks, p)
+		}
+		st.done = make(chan struct{})
 	}
 	st.state = 1
 	st.mu.Unlock()
 
 	var err error
-	if c := st.stream.ctx; c.cfg.TaskRunner != nil && !st.driverOnly {
-		err = c.runRemote(ctx, st)
+	c := st.stream.ctx
+	if c.cfg.TaskRunner != nil && !st.driverOnly {
+		err = c.runRemote(ctx, st, tasks)
 	} else {
 		err = s.runTasks(ctx, st.stream, st.time, st.kind, st.deps, st.tasks, st.run)
 	}
@@ -90,14 +102,34 @@ func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	st.err = err
 	st.state = 2
 	if err == nil {
-		// The results are stored; dropping the closure and the deps cuts
-		// the in-memory lineage, so a state stream does not keep every
-		// earlier batch reachable. Recovery recomputes from the graph.
-		st.run, st.deps = nil, nil
+		for _, p := range tasks {
+			delete(st.lost, p)
+		}
+		// The results are stored; in local mode, dropping the closure and
+		// the deps cuts the in-memory lineage, so a state stream does not
+		// keep every earlier batch reachable. In cluster mode the deps are
+		// how lost blocks are recomputed; they are cut when the batch is
+		// forgotten.
+		if c.cfg.TaskRunner == nil {
+			st.run, st.deps = nil, nil
+		}
 	}
 	close(st.done)
 	st.mu.Unlock()
 	return err
+}
+
+// markLost records that a task's output is gone.
+func (st *stage) markLost(task int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.state != 2 || st.err != nil {
+		return
+	}
+	if st.lost == nil {
+		st.lost = map[int]bool{}
+	}
+	st.lost[task] = true
 }
 
 // markDone records a stage whose output is already in place (input blocks).

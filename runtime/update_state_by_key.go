@@ -33,7 +33,7 @@ func UpdateStateByKey[K comparable, V, S any](s Stream[Pair[K, V]], update Fn[fu
 			return nil, err
 		}
 		u := &stateByKey[K, V, S]{parent: parent, update: fn.f, parts: parts}
-		u.persist = true
+		u.persist, u.selfDependent = true, true
 		return u, nil
 	})
 }

@@ -23,11 +23,12 @@ func main() {
 	fs.StringVar(&o.JobFile, "job-file", "", "path of the StreamingJob manifest")
 	fs.StringVar(&o.JobYAML, "job", "", "the StreamingJob manifest itself (usually from the environment)")
 	fs.StringVar(&o.GRPCAddress, "listen", ":7077", "address executors connect to")
+	fs.StringVar(&o.AdvertiseAddress, "advertise", "", "address executors use to reach --listen (default: the listener's)")
 	fs.StringVar(&o.HTTPAddress, "http", ":8080", "address of /status, /metrics, /healthz and /readyz")
 	fs.StringVar(&o.Secret, "secret", "", "shared secret that authenticates executors (required)")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "how often executors heartbeat (default 1s)")
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "an executor silent this long is lost (default 5 intervals)")
-	fs.IntVar(&o.Workers, "workers", 0, "task workers in the driver (default: spec.executors.replicas)")
+	fs.IntVar(&o.Workers, "workers", 0, "workers for the driver's own tasks: inputs, mapWithState, outputs (default: spec.executors.replicas)")
 	if err := cli.BindEnv(fs); err != nil {
 		fmt.Fprintln(os.Stderr, "driver:", err)
 		os.Exit(2)

@@ -1,78 +1,60 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tributary-dev/tributary/runtime"
 	pb "github.com/tributary-dev/tributary/runtime/cluster/clusterpb"
 )
 
 // blockChunkBytes is the size of the chunks a block travels in.
 const blockChunkBytes = 1 << 20
 
-// ErrStoreFull is returned by Put when a block does not fit in the store's
-// memory bound.
-var ErrStoreFull = fmt.Errorf("block store is full")
+// maxBlockBytes bounds a fetched block, so that a bad peer cannot make a
+// process buffer without limit.
+const maxBlockBytes = 512 << 20
 
-// BlockStore keeps an executor's blocks in memory, within a byte bound.
-type BlockStore struct {
-	mu       sync.Mutex
-	capacity int64
-	used     int64
-	blocks   map[string][]byte
-}
+// blockSource returns a stored block, encoded.
+type blockSource func(id runtime.BlockID) ([]byte, error)
 
-// NewBlockStore returns a store holding at most capacity bytes.
-func NewBlockStore(capacity int64) *BlockStore {
-	return &BlockStore{capacity: capacity, blocks: map[string][]byte{}}
-}
-
-// Put stores a block, replacing any block with the same ID.
-func (s *BlockStore) Put(id string, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := int64(len(s.blocks[id]))
-	if s.used-old+int64(len(data)) > s.capacity {
-		return fmt.Errorf("%w: %s of %d bytes does not fit (%d of %d used)", ErrStoreFull, id, len(data), s.used, s.capacity)
-	}
-	s.blocks[id] = data
-	s.used += int64(len(data)) - old
-	return nil
-}
-
-// Get returns a block.
-func (s *BlockStore) Get(id string) ([]byte, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.blocks[id]
-	return b, ok
-}
-
-// Remove drops a block.
-func (s *BlockStore) Remove(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.used -= int64(len(s.blocks[id]))
-	delete(s.blocks, id)
-}
-
-// Used returns the bytes stored.
-func (s *BlockStore) Used() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.used
-}
-
-// blockServer serves a store's blocks to the driver and to peers.
+// blockServer serves a process's blocks to the driver and to peers.
 type blockServer struct {
 	pb.UnimplementedExecutorServer
-	store *BlockStore
+	mu     sync.RWMutex
+	source blockSource
+}
+
+func (b *blockServer) setSource(s blockSource) {
+	b.mu.Lock()
+	b.source = s
+	b.mu.Unlock()
 }
 
 func (b *blockServer) FetchBlock(req *pb.FetchBlockRequest, stream pb.Executor_FetchBlockServer) error {
-	data, ok := b.store.Get(req.BlockId)
-	if !ok {
-		return statusNotFound(req.BlockId)
+	id, err := runtime.ParseBlockID(req.BlockId)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	b.mu.RLock()
+	source := b.source
+	b.mu.RUnlock()
+	if source == nil {
+		return status.Errorf(codes.NotFound, "no block %s: this process holds no job yet", id)
+	}
+	data, err := source(id)
+	var missing *runtime.MissingBlockError
+	if errors.As(err, &missing) {
+		return status.Errorf(codes.NotFound, "no block %s", id)
+	}
+	if err != nil {
+		return status.Errorf(codes.Internal, "block %s: %v", id, err)
 	}
 	for off := 0; ; off += blockChunkBytes {
 		end := min(off+blockChunkBytes, len(data))
@@ -84,4 +66,65 @@ func (b *blockServer) FetchBlock(req *pb.FetchBlockRequest, stream pb.Executor_F
 			return nil
 		}
 	}
+}
+
+// fetcher fetches blocks from other processes over authenticated,
+// cached connections.
+type fetcher struct {
+	secret string
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+}
+
+func newFetcher(secret string) *fetcher {
+	return &fetcher{secret: secret, conns: map[string]*grpc.ClientConn{}}
+}
+
+func (f *fetcher) conn(addr string) (*grpc.ClientConn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, dialOptions(f.secret)...)
+	if err != nil {
+		return nil, err
+	}
+	f.conns[addr] = c
+	return c, nil
+}
+
+// fetch implements runtime.Config.FetchBlock.
+func (f *fetcher) fetch(ctx context.Context, addr string, id runtime.BlockID) ([]byte, error) {
+	c, err := f.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := pb.NewExecutorClient(c).FetchBlock(ctx, &pb.FetchBlockRequest{BlockId: id.String()})
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	for {
+		chunk, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if len(data)+len(chunk.Data) > maxBlockBytes {
+			return nil, fmt.Errorf("block %s from %s exceeds %d bytes", id, addr, maxBlockBytes)
+		}
+		data = append(data, chunk.Data...)
+		if chunk.Last {
+			return data, nil
+		}
+	}
+}
+
+func (f *fetcher) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		_ = c.Close()
+	}
+	f.conns = map[string]*grpc.ClientConn{}
 }

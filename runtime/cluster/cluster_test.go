@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/tributary-dev/tributary/runtime"
 	pb "github.com/tributary-dev/tributary/runtime/cluster/clusterpb"
 )
 
@@ -38,6 +39,9 @@ func startDriver(t *testing.T, cfg DriverConfig) (*Driver, string) {
 	t.Helper()
 	if cfg.Secret == "" {
 		cfg.Secret = testSecret
+	}
+	if cfg.JobYAML == "" {
+		cfg.JobYAML = processJob
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 50 * time.Millisecond
@@ -183,19 +187,23 @@ func TestCallsWithoutTheSecretAreRefused(t *testing.T) {
 	}
 
 	// An executor's blocks are protected the same way.
-	e, _, _ := startExecutor(t, "exec-1", addr, func(c *ExecutorConfig) { c.MemoryBytes = 8 << 20 })
+	e, _, _ := startExecutor(t, "exec-1", addr, nil)
 	eventually(t, "registration", func() bool { return d.AliveExecutors() == 1 })
 	st, _ := executor(d, "exec-1")
-	if err := e.Store().Put("b1", bytes.Repeat([]byte("x"), 3*blockChunkBytes+5)); err != nil {
-		t.Fatal(err)
-	}
+	big := bytes.Repeat([]byte("x"), 3*blockChunkBytes+5)
+	e.blocks.setSource(func(id runtime.BlockID) ([]byte, error) {
+		if id.String() != "1/1000/0/0/0" {
+			return nil, &runtime.MissingBlockError{ID: id}
+		}
+		return big, nil
+	})
 	fetch := func(opts ...grpc.DialOption) ([]byte, error) {
 		conn, err := grpc.NewClient(st.BlockAddress, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		stream, err := pb.NewExecutorClient(conn).FetchBlock(context.Background(), &pb.FetchBlockRequest{BlockId: "b1"})
+		stream, err := pb.NewExecutorClient(conn).FetchBlock(context.Background(), &pb.FetchBlockRequest{BlockId: "1/1000/0/0/0"})
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +277,7 @@ func TestDriverStopShutsExecutorsDown(t *testing.T) {
 }
 
 func TestExecutorExitsAfterDriverLossTimeout(t *testing.T) {
-	d, err := NewDriver(DriverConfig{Secret: testSecret, HeartbeatInterval: 50 * time.Millisecond, Logger: quiet()})
+	d, err := NewDriver(DriverConfig{Secret: testSecret, HeartbeatInterval: 50 * time.Millisecond, Logger: quiet(), JobYAML: processJob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,19 +302,5 @@ func TestWithoutASecretNothingStarts(t *testing.T) {
 	}
 	if _, err := NewExecutor(ExecutorConfig{ID: "e", DriverAddress: "127.0.0.1:1"}); !errors.Is(err, ErrNoSecret) {
 		t.Fatalf("executor: %v", err)
-	}
-}
-
-func TestBlockStoreIsBounded(t *testing.T) {
-	s := NewBlockStore(10)
-	if err := s.Put("a", make([]byte, 6)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put("b", make([]byte, 6)); !errors.Is(err, ErrStoreFull) {
-		t.Fatalf("second block: %v", err)
-	}
-	s.Remove("a")
-	if err := s.Put("b", make([]byte, 6)); err != nil || s.Used() != 6 {
-		t.Fatalf("after removal: %v, used %d", err, s.Used())
 	}
 }

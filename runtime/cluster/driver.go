@@ -9,12 +9,14 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tributary-dev/tributary/runtime"
 	pb "github.com/tributary-dev/tributary/runtime/cluster/clusterpb"
 )
 
@@ -32,7 +34,11 @@ type DriverConfig struct {
 	Epoch string
 	// KeepLost is how many lost executors the status remembers. Zero means 32.
 	KeepLost int
-	Logger   *slog.Logger
+	// JobYAML and Parallelism are sent to every executor, which builds the
+	// same graph from them.
+	JobYAML     string
+	Parallelism int
+	Logger      *slog.Logger
 }
 
 func (c DriverConfig) withDefaults() (DriverConfig, error) {
@@ -85,19 +91,29 @@ type Driver struct {
 	log *slog.Logger
 	srv *grpc.Server
 
+	blocks *blockServer
+
 	mu        sync.Mutex
 	executors map[string]*session
 	lost      []ExecutorStatus
 	onLost    []func(ExecutorStatus)
 	stop      chan struct{}
 	reason    string
+	joined    chan struct{} // closed and replaced when an executor registers
+	taskSeq   atomic.Int64
+	next      int // round-robin cursor over executors
 }
 
 // session is one executor's open Session stream.
 type session struct {
-	status ExecutorStatus
-	cancel context.CancelCauseFunc
+	status  ExecutorStatus
+	cancel  context.CancelCauseFunc
+	send    chan *pb.DriverMessage
+	pending map[string]chan taskOutcome // task ID -> result; guarded by Driver.mu
+	running int                         // guarded by Driver.mu
 }
+
+type taskOutcome struct{ err error }
 
 // NewDriver returns a driver that serves executors once Serve is called.
 func NewDriver(cfg DriverConfig) (*Driver, error) {
@@ -105,10 +121,18 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger, executors: map[string]*session{}, stop: make(chan struct{})}
+	d := &Driver{cfg: cfg, log: cfg.Logger, executors: map[string]*session{}, stop: make(chan struct{}),
+		joined: make(chan struct{}), blocks: &blockServer{}}
 	d.srv = grpc.NewServer(serverOptions(cfg.Secret)...)
 	pb.RegisterDriverServer(d.srv, d)
+	// The driver serves blocks too: input batches and driver-only stages.
+	pb.RegisterExecutorServer(d.srv, d.blocks)
 	return d, nil
+}
+
+// ServeBlocks makes the driver serve the blocks source returns.
+func (d *Driver) ServeBlocks(source func(runtime.BlockID) ([]byte, error)) {
+	d.blocks.setSource(source)
 }
 
 // OnExecutorLost registers f to be called, once, when an executor is lost.
@@ -180,7 +204,7 @@ func (d *Driver) Session(stream pb.Driver_SessionServer) error {
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	now := time.Now()
-	s := &session{cancel: cancel, status: ExecutorStatus{
+	s := &session{cancel: cancel, send: make(chan *pb.DriverMessage, 64), pending: map[string]chan taskOutcome{}, status: ExecutorStatus{
 		ID: hello.ExecutorId, BlockAddress: hello.BlockAddress, Cores: hello.Cores, MemoryBytes: hello.MemoryBytes,
 		State: ExecutorAlive, RegisteredAt: now, LastHeartbeat: now,
 	}}
@@ -196,11 +220,14 @@ func (d *Driver) Session(stream pb.Driver_SessionServer) error {
 		old.cancel(errors.New("replaced by a new session"))
 	}
 	d.executors[hello.ExecutorId] = s
+	close(d.joined)
+	d.joined = make(chan struct{})
 	d.mu.Unlock()
 	d.log.Info("executor registered", "executor", hello.ExecutorId, "blockAddress", hello.BlockAddress, "cores", hello.Cores)
 
 	if err := stream.Send(&pb.DriverMessage{Kind: &pb.DriverMessage_Welcome{Welcome: &pb.Welcome{
 		HeartbeatIntervalMs: d.cfg.HeartbeatInterval.Milliseconds(), DriverEpoch: d.cfg.Epoch,
+		JobYaml: d.cfg.JobYAML, Parallelism: int32(d.cfg.Parallelism),
 	}}}); err != nil {
 		d.lose(s, "connection lost: "+err.Error())
 		return err
@@ -224,6 +251,11 @@ func (d *Driver) Session(stream pb.Driver_SessionServer) error {
 	}()
 	for {
 		select {
+		case m := <-s.send:
+			if err := stream.Send(m); err != nil {
+				d.lose(s, "connection lost: "+err.Error())
+				return err
+			}
 		case m := <-msgs:
 			if err := d.handle(s, m); err != nil {
 				d.lose(s, err.Error())
@@ -265,7 +297,23 @@ func (d *Driver) handle(s *session, m *pb.ExecutorMessage) error {
 	case *pb.ExecutorMessage_Hello:
 		return errors.New("hello sent twice on one session")
 	case *pb.ExecutorMessage_TaskResult:
-		return fmt.Errorf("result for unknown task %q", k.TaskResult.TaskId)
+		r := k.TaskResult
+		d.mu.Lock()
+		ch, ok := s.pending[r.TaskId]
+		if ok {
+			delete(s.pending, r.TaskId)
+			s.running--
+		}
+		d.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("result for unknown task %q", r.TaskId)
+		}
+		var err error
+		if !r.Ok {
+			err = fmt.Errorf("executor %s: %s", s.status.ID, r.Error)
+		}
+		ch <- taskOutcome{err: err}
+		return nil
 	default:
 		return errors.New("empty or unknown message")
 	}
@@ -280,6 +328,11 @@ func (d *Driver) lose(s *session, reason string) {
 		return
 	}
 	delete(d.executors, s.status.ID)
+	// Its running tasks will not report: fail them, so they run elsewhere.
+	for id, ch := range s.pending {
+		ch <- taskOutcome{err: fmt.Errorf("executor %s was lost: %s", s.status.ID, reason)}
+		delete(s.pending, id)
+	}
 	now := time.Now()
 	st := s.status
 	st.State, st.LostAt, st.LostReason = ExecutorLost, &now, reason
@@ -337,4 +390,121 @@ func validateHello(h *pb.Hello) error {
 		return fmt.Errorf("hello: block_address %q is not host:port", h.BlockAddress)
 	}
 	return nil
+}
+
+// RunTask implements runtime.TaskRunner: it sends the task to the alive
+// executor with the fewest running tasks and waits for its result. With no
+// executor alive it waits for one to register.
+func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, error) {
+	id := fmt.Sprintf("t%d", d.taskSeq.Add(1))
+	msg := &pb.DriverMessage{Kind: &pb.DriverMessage_RunTask{RunTask: toRunTask(id, spec)}}
+	for {
+		d.mu.Lock()
+		s := d.pickLocked()
+		if s == nil {
+			joined := d.joined
+			d.mu.Unlock()
+			select {
+			case <-joined:
+				continue
+			case <-d.stop:
+				return "", errors.New("driver stopping")
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		ch := make(chan taskOutcome, 1)
+		s.pending[id] = ch
+		s.running++
+		addr := s.status.BlockAddress
+		d.mu.Unlock()
+		select {
+		case s.send <- msg:
+		case out := <-ch: // lost before the task could be sent
+			return addr, out.err
+		case <-ctx.Done():
+			d.forgetTask(s, id)
+			return "", ctx.Err()
+		}
+		select {
+		case out := <-ch:
+			return addr, out.err
+		case <-ctx.Done():
+			d.forgetTask(s, id)
+			return "", ctx.Err()
+		}
+	}
+}
+
+// pickLocked chooses the alive executor with the fewest running tasks,
+// rotating among equals.
+func (d *Driver) pickLocked() *session {
+	ids := make([]string, 0, len(d.executors))
+	for id := range d.executors {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	d.next++
+	var best *session
+	for i := range ids {
+		s := d.executors[ids[(i+d.next)%len(ids)]]
+		if best == nil || s.running < best.running {
+			best = s
+		}
+	}
+	return best
+}
+
+func (d *Driver) forgetTask(s *session, id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := s.pending[id]; ok {
+		delete(s.pending, id)
+		s.running--
+	}
+}
+
+func toRunTask(id string, spec runtime.TaskSpec) *pb.RunTask {
+	rt := &pb.RunTask{TaskId: id, Stage: stageKeyPB(spec.Stage), Partition: int32(spec.Partition),
+		ZeroTimeMs: int64(spec.ZeroTime), CommittedMs: int64(spec.Committed)}
+	for _, in := range spec.Inputs {
+		rt.Inputs = append(rt.Inputs, &pb.InputBatch{Node: int32(in.Node), BatchTimeMs: int64(in.Time), Partitions: int32(in.Partitions)})
+	}
+	for _, dep := range spec.Deps {
+		rt.Deps = append(rt.Deps, &pb.BlockLocation{Stage: stageKeyPB(dep.Stage), Task: int32(dep.Task), Address: dep.Address})
+	}
+	return rt
+}
+
+func stageKeyPB(k runtime.StageKey) *pb.StageKey {
+	return &pb.StageKey{Node: int32(k.Node), BatchTimeMs: int64(k.Time), Ordinal: int32(k.Ordinal)}
+}
+
+// fromRunTask checks and converts a task from the wire.
+func fromRunTask(rt *pb.RunTask) (runtime.TaskSpec, error) {
+	if rt.Stage == nil {
+		return runtime.TaskSpec{}, errors.New("task without a stage")
+	}
+	spec := runtime.TaskSpec{Stage: stageKey(rt.Stage), Partition: int(rt.Partition),
+		ZeroTime: runtime.Time(rt.ZeroTimeMs), Committed: runtime.Time(rt.CommittedMs)}
+	for _, in := range rt.Inputs {
+		if in.Partitions < 0 {
+			return runtime.TaskSpec{}, fmt.Errorf("input batch with %d partitions", in.Partitions)
+		}
+		spec.Inputs = append(spec.Inputs, runtime.InputBatch{Node: int(in.Node), Time: runtime.Time(in.BatchTimeMs), Partitions: int(in.Partitions)})
+	}
+	for _, dep := range rt.Deps {
+		if dep.Stage == nil {
+			return runtime.TaskSpec{}, errors.New("dependency without a stage")
+		}
+		spec.Deps = append(spec.Deps, runtime.BlockLocation{Stage: stageKey(dep.Stage), Task: int(dep.Task), Address: dep.Address})
+	}
+	return spec, nil
+}
+
+func stageKey(k *pb.StageKey) runtime.StageKey {
+	return runtime.StageKey{Node: int(k.Node), Time: runtime.Time(k.BatchTimeMs), Ordinal: int(k.Ordinal)}
 }

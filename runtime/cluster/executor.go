@@ -7,13 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tributary-dev/tributary/runtime"
 	pb "github.com/tributary-dev/tributary/runtime/cluster/clusterpb"
+	"github.com/tributary-dev/tributary/runtime/pipeline"
 )
 
 // ExecutorConfig configures an executor process.
@@ -27,8 +30,7 @@ type ExecutorConfig struct {
 	AdvertiseAddress string
 	// Secret authenticates the executor to the driver and peers to it. Required.
 	Secret string
-	// Cores and MemoryBytes are reported to the driver; MemoryBytes also
-	// bounds the block store.
+	// Cores bounds the tasks run at once. MemoryBytes is reported to the driver.
 	Cores       int
 	MemoryBytes int64
 	// DriverLossTimeout is how long the executor keeps trying to reach a
@@ -44,10 +46,16 @@ var ErrDriverLost = errors.New("driver lost")
 
 // Executor is one executor process's runtime.
 type Executor struct {
-	cfg    ExecutorConfig
-	log    *slog.Logger
-	store  *BlockStore
-	blocks *grpc.Server
+	cfg     ExecutorConfig
+	log     *slog.Logger
+	server  *grpc.Server
+	blocks  *blockServer
+	fetcher *fetcher
+	slots   chan struct{} // one per core: bounds concurrent tasks
+
+	mu     sync.Mutex
+	epoch  string
+	worker *runtime.Context // built from the driver's job
 }
 
 // NewExecutor prepares an executor; Run starts it.
@@ -64,24 +72,75 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if cfg.MemoryBytes <= 0 {
 		cfg.MemoryBytes = 1 << 30
 	}
+	if cfg.Cores <= 0 {
+		cfg.Cores = 1
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Executor{cfg: cfg, log: cfg.Logger.With("executor", cfg.ID), store: NewBlockStore(cfg.MemoryBytes)}
-	e.blocks = grpc.NewServer(serverOptions(cfg.Secret)...)
-	pb.RegisterExecutorServer(e.blocks, &blockServer{store: e.store})
+	e := &Executor{cfg: cfg, log: cfg.Logger.With("executor", cfg.ID), blocks: &blockServer{},
+		fetcher: newFetcher(cfg.Secret), slots: make(chan struct{}, cfg.Cores)}
+	e.server = grpc.NewServer(serverOptions(cfg.Secret)...)
+	pb.RegisterExecutorServer(e.server, e.blocks)
 	return e, nil
 }
 
-// Store returns the executor's block store.
-func (e *Executor) Store() *BlockStore { return e.store }
+// adopt builds the worker context for a driver's job, once per driver
+// incarnation: the same manifest and parallelism give the same graph.
+func (e *Executor) adopt(w *pb.Welcome) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.worker != nil && e.epoch == w.DriverEpoch {
+		return nil
+	}
+	if w.JobYaml == "" {
+		return errors.New("the driver sent no job")
+	}
+	job, err := pipeline.Parse([]byte(w.JobYaml))
+	if err != nil {
+		return fmt.Errorf("the driver's job: %w", err)
+	}
+	worker, err := job.Build(pipeline.Options{Parallelism: int(w.Parallelism), Workers: e.cfg.Cores,
+		Stdout: io.Discard, Logger: e.log, FetchBlock: e.fetcher.fetch})
+	if err != nil {
+		return fmt.Errorf("building the driver's job: %w", err)
+	}
+	e.worker, e.epoch = worker, w.DriverEpoch
+	e.blocks.setSource(worker.EncodedBlock)
+	return nil
+}
+
+// runTask runs a task on the worker context and reports its result.
+func (e *Executor) runTask(ctx context.Context, rt *pb.RunTask, report func(*pb.TaskResult)) {
+	start := time.Now()
+	res := &pb.TaskResult{TaskId: rt.TaskId, Ok: true}
+	spec, err := fromRunTask(rt)
+	if err == nil {
+		e.mu.Lock()
+		worker := e.worker
+		e.mu.Unlock()
+		select {
+		case e.slots <- struct{}{}:
+			err = worker.RunTask(ctx, spec)
+			<-e.slots
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		res.Ok, res.Error = false, err.Error()
+	}
+	res.DurationUs = time.Since(start).Microseconds()
+	report(res)
+}
 
 // Run serves blocks on lis and keeps a session with the driver until ctx
 // ends (nil), the driver says to shut down (nil) or the driver stays
 // unreachable for DriverLossTimeout (ErrDriverLost).
 func (e *Executor) Run(ctx context.Context, lis net.Listener) error {
-	go func() { _ = e.blocks.Serve(lis) }()
-	defer e.blocks.Stop()
+	go func() { _ = e.server.Serve(lis) }()
+	defer e.server.Stop()
+	defer e.fetcher.close()
 	advertise := e.cfg.AdvertiseAddress
 	if advertise == "" {
 		advertise = lis.Addr().String()
@@ -141,26 +200,46 @@ func (e *Executor) session(ctx context.Context, client pb.DriverClient, advertis
 	if welcome == nil {
 		return false, false, errors.New("driver did not welcome the executor")
 	}
+	if err := e.adopt(welcome); err != nil {
+		return false, true, err
+	}
 	e.log.Info("registered with the driver", "driverEpoch", welcome.DriverEpoch)
 	interval := time.Duration(welcome.HeartbeatIntervalMs) * time.Millisecond
 	if interval <= 0 {
 		interval = time.Second
 	}
+
+	// One goroutine sends: gRPC streams allow one sender at a time.
+	// Heartbeats and task results queue in the outbox.
+	outbox := make(chan *pb.ExecutorMessage, 64)
+	post := func(m *pb.ExecutorMessage) {
+		select {
+		case outbox <- m:
+		case <-sctx.Done():
+		}
+	}
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
+			var m *pb.ExecutorMessage
 			select {
 			case <-sctx.Done():
 				return
+			case m = <-outbox:
 			case <-t.C:
+				m = &pb.ExecutorMessage{Kind: &pb.ExecutorMessage_Heartbeat{Heartbeat: &pb.Heartbeat{
+					SentUnixMs: time.Now().UnixMilli(), RunningTasks: int32(len(e.slots))}}}
 			}
-			hb := &pb.Heartbeat{SentUnixMs: time.Now().UnixMilli(), StoredBytes: e.store.Used()}
-			if err := stream.Send(&pb.ExecutorMessage{Kind: &pb.ExecutorMessage_Heartbeat{Heartbeat: hb}}); err != nil {
+			if err := stream.Send(m); err != nil {
+				cancel()
 				return
 			}
 		}
 	}()
+	report := func(r *pb.TaskResult) {
+		post(&pb.ExecutorMessage{Kind: &pb.ExecutorMessage_TaskResult{TaskResult: r}})
+	}
 	for {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -174,16 +253,7 @@ func (e *Executor) session(ctx context.Context, client pb.DriverClient, advertis
 			e.log.Info("driver asked to shut down", "reason", k.Shutdown.Reason)
 			return true, true, nil
 		case *pb.DriverMessage_RunTask:
-			// This executor knows no stages yet, so every task is unknown to
-			// it; it answers with an error rather than dropping the request.
-			res := &pb.TaskResult{TaskId: k.RunTask.TaskId, Error: fmt.Sprintf("unknown stage %v", k.RunTask.Stage)}
-			if err := stream.Send(&pb.ExecutorMessage{Kind: &pb.ExecutorMessage_TaskResult{TaskResult: res}}); err != nil {
-				return true, false, err
-			}
+			go e.runTask(sctx, k.RunTask, report)
 		}
 	}
-}
-
-func statusNotFound(id string) error {
-	return status.Errorf(codes.NotFound, "no block %q", id)
 }

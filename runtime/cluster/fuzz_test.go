@@ -15,7 +15,7 @@ func FuzzExecutorMessage(f *testing.F) {
 	for _, m := range []*pb.ExecutorMessage{
 		hello("exec-1", "127.0.0.1:7078"),
 		{Kind: &pb.ExecutorMessage_Heartbeat{Heartbeat: &pb.Heartbeat{SentUnixMs: 1, RunningTasks: 2}}},
-		{Kind: &pb.ExecutorMessage_TaskResult{TaskResult: &pb.TaskResult{TaskId: "t", Blocks: []*pb.BlockInfo{{BlockId: "b", Bytes: 3}}}}},
+		{Kind: &pb.ExecutorMessage_TaskResult{TaskResult: &pb.TaskResult{TaskId: "t", Ok: true}}},
 	} {
 		b, _ := proto.Marshal(m)
 		f.Add(b)
@@ -30,7 +30,10 @@ func FuzzExecutorMessage(f *testing.F) {
 			return
 		}
 		_ = validateHello(m.GetHello())
-		s := &session{cancel: func(error) {}, status: ExecutorStatus{ID: "fuzz"}}
+		s := &session{cancel: func(error) {}, status: ExecutorStatus{ID: "fuzz"}, pending: map[string]chan taskOutcome{}}
 		_ = d.handle(s, &m)
+		if rt := m.GetTaskResult(); rt != nil {
+			_, _ = fromRunTask(&pb.RunTask{TaskId: rt.TaskId})
+		}
 	})
 }

@@ -14,8 +14,8 @@ import (
 // Status is what the driver's /status endpoint returns; the operator reads it.
 type Status struct {
 	Job string `json:"job"`
-	// Execution says where tasks run: "driver" while executors only
-	// register (this version), "executors" once tasks are shipped to them.
+	// Execution says where tasks run: "executors" (all stages but inputs,
+	// mapWithState and outputs, which run in the driver).
 	Execution          string           `json:"execution"`
 	LastCompletedBatch runtime.Time     `json:"lastCompletedBatch"`
 	PendingBatches     int              `json:"pendingBatches"`
@@ -77,7 +77,7 @@ func (s *HTTPServer) Status() Status {
 		batches = batches[len(batches)-statusBatches:]
 	}
 	return Status{
-		Job: s.job, Execution: "driver",
+		Job: s.job, Execution: "executors",
 		LastCompletedBatch: m.LastCompleted, PendingBatches: m.PendingBatches,
 		CompletedBatches: m.CompletedBatches, TotalRecords: m.TotalRecords,
 		Executors: s.driver.Executors(), Batches: batches,

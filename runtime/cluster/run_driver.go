@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/tributary-dev/tributary/runtime/pipeline"
@@ -21,13 +22,16 @@ type DriverOptions struct {
 	JobYAML string
 	// GRPCAddress serves executors; HTTPAddress serves status, metrics and probes.
 	GRPCAddress string
-	HTTPAddress string
-	Secret      string
+	// AdvertiseAddress is where executors reach GRPCAddress (the driver's
+	// Service in a cluster). Empty means the listener's address.
+	AdvertiseAddress string
+	HTTPAddress      string
+	Secret           string
 	// HeartbeatInterval and HeartbeatTimeout: see DriverConfig.
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
-	// Workers run tasks in the driver process. Zero means the manifest's
-	// executors.replicas.
+	// Workers run the driver's own tasks (inputs, mapWithState, outputs).
+	// Zero means the manifest's executors.replicas.
 	Workers int
 	Stdout  io.Writer
 	Logger  *slog.Logger
@@ -40,16 +44,16 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	job, err := loadJob(o)
+	manifest, err := readJob(o)
 	if err != nil {
 		return err
 	}
-	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger})
+	job, err := pipeline.Parse(manifest)
 	if err != nil {
 		return err
 	}
 	d, err := NewDriver(DriverConfig{Secret: o.Secret, HeartbeatInterval: o.HeartbeatInterval,
-		HeartbeatTimeout: o.HeartbeatTimeout, Logger: o.Logger})
+		HeartbeatTimeout: o.HeartbeatTimeout, Logger: o.Logger, JobYAML: string(manifest)})
 	if err != nil {
 		return err
 	}
@@ -57,6 +61,23 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	if err != nil {
 		return fmt.Errorf("executor listener: %w", err)
 	}
+	advertise := o.AdvertiseAddress
+	if advertise == "" {
+		advertise = grpcLis.Addr().String()
+	}
+	fetch := newFetcher(o.Secret)
+	defer fetch.close()
+	// Every stage but inputs, mapWithState and outputs runs on executors.
+	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger,
+		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch})
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	d.cfg.Parallelism = ssc.Parallelism()
+	d.ServeBlocks(ssc.EncodedBlock)
+	// A lost executor's blocks are recomputed from lineage when needed.
+	d.OnExecutorLost(func(e ExecutorStatus) { ssc.LoseBlocksAt(e.BlockAddress) })
 	httpLis, err := net.Listen("tcp", o.HTTPAddress)
 	if err != nil {
 		grpcLis.Close()
@@ -89,14 +110,15 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	return ssc.AwaitTermination()
 }
 
-func loadJob(o DriverOptions) (*pipeline.Job, error) {
+// readJob returns the manifest, which executors receive as it is.
+func readJob(o DriverOptions) ([]byte, error) {
 	switch {
 	case o.JobFile != "" && o.JobYAML != "":
 		return nil, errors.New("give the job as a file or as YAML, not both")
 	case o.JobFile != "":
-		return pipeline.Load(o.JobFile)
+		return os.ReadFile(o.JobFile)
 	case o.JobYAML != "":
-		return pipeline.Parse([]byte(o.JobYAML))
+		return []byte(o.JobYAML), nil
 	}
 	return nil, errors.New("no job: give a manifest file or set TRIBUTARY_JOB")
 }

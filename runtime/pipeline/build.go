@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,13 @@ type Options struct {
 	Stdout io.Writer
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
+	// Parallelism overrides spec.parallelism: an executor builds the graph
+	// with the driver's resolved partition counts.
+	Parallelism int
+	// Cluster wires the context into a cluster: see runtime.Config.
+	TaskRunner   runtime.TaskRunner
+	BlockAddress string
+	FetchBlock   func(ctx context.Context, address string, id runtime.BlockID) ([]byte, error)
 }
 
 // Build creates a streaming context running the job. Each call builds a new,
@@ -33,15 +41,22 @@ func (j *Job) Build(opts Options) (*runtime.Context, error) {
 		workers = 1
 	}
 	mode := runtime.FailureMode(spec.FailurePolicy.Mode)
+	parallelism := int(spec.Parallelism)
+	if opts.Parallelism > 0 {
+		parallelism = opts.Parallelism
+	}
 	ctx, err := runtime.NewContext(runtime.Config{
 		BatchInterval: spec.BatchInterval.Duration,
 		Workers:       workers,
-		Parallelism:   int(spec.Parallelism),
+		Parallelism:   parallelism,
 		Clock:         opts.Clock,
 		FailurePolicy: runtime.FailurePolicy{Mode: mode, MaxRetries: int(spec.FailurePolicy.MaxRetries)},
 		Registry:      runtime.NewRegistry(),
 		Logger:        opts.Logger,
 		Stdout:        opts.Stdout,
+		TaskRunner:    opts.TaskRunner,
+		BlockAddress:  opts.BlockAddress,
+		FetchBlock:    opts.FetchBlock,
 	})
 	if err != nil {
 		return nil, err

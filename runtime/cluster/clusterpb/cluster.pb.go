@@ -293,12 +293,18 @@ func (x *Hello) GetMemoryBytes() int64 {
 	return 0
 }
 
-// Welcome accepts an executor.
+// Welcome accepts an executor and gives it the job, so that it builds the
+// same graph as the driver.
 type Welcome struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	HeartbeatIntervalMs int64                  `protobuf:"varint,1,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	// driver_epoch identifies the driver incarnation.
-	DriverEpoch   string `protobuf:"bytes,2,opt,name=driver_epoch,json=driverEpoch,proto3" json:"driver_epoch,omitempty"`
+	DriverEpoch string `protobuf:"bytes,2,opt,name=driver_epoch,json=driverEpoch,proto3" json:"driver_epoch,omitempty"`
+	// job_yaml is the StreamingJob manifest.
+	JobYaml string `protobuf:"bytes,3,opt,name=job_yaml,json=jobYaml,proto3" json:"job_yaml,omitempty"`
+	// parallelism is the driver's resolved partition count of shuffles:
+	// partition counts are part of the graph.
+	Parallelism   int32 `protobuf:"varint,4,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -345,6 +351,20 @@ func (x *Welcome) GetDriverEpoch() string {
 		return x.DriverEpoch
 	}
 	return ""
+}
+
+func (x *Welcome) GetJobYaml() string {
+	if x != nil {
+		return x.JobYaml
+	}
+	return ""
+}
+
+func (x *Welcome) GetParallelism() int32 {
+	if x != nil {
+		return x.Parallelism
+	}
+	return 0
 }
 
 type Heartbeat struct {
@@ -407,13 +427,20 @@ func (x *Heartbeat) GetStoredBytes() int64 {
 	return 0
 }
 
-// RunTask asks an executor to run one task.
+// RunTask asks an executor to run one task, with what only the driver knows.
 type RunTask struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Stage         *StageKey              `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
-	Partition     int32                  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
-	Attempt       int32                  `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	TaskId    string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Stage     *StageKey              `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	Partition int32                  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	// zero_time_ms decides which batch times each stream has.
+	ZeroTimeMs int64 `protobuf:"varint,5,opt,name=zero_time_ms,json=zeroTimeMs,proto3" json:"zero_time_ms,omitempty"`
+	// inputs are the partition counts of the input batches the driver remembers.
+	Inputs []*InputBatch `protobuf:"bytes,6,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// deps say where the blocks of the stage's dependencies are.
+	Deps []*BlockLocation `protobuf:"bytes,7,rep,name=deps,proto3" json:"deps,omitempty"`
+	// committed_ms is the newest committed batch: older state can be forgotten.
+	CommittedMs   int64 `protobuf:"varint,8,opt,name=committed_ms,json=committedMs,proto3" json:"committed_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,11 +496,152 @@ func (x *RunTask) GetPartition() int32 {
 	return 0
 }
 
-func (x *RunTask) GetAttempt() int32 {
+func (x *RunTask) GetZeroTimeMs() int64 {
 	if x != nil {
-		return x.Attempt
+		return x.ZeroTimeMs
 	}
 	return 0
+}
+
+func (x *RunTask) GetInputs() []*InputBatch {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *RunTask) GetDeps() []*BlockLocation {
+	if x != nil {
+		return x.Deps
+	}
+	return nil
+}
+
+func (x *RunTask) GetCommittedMs() int64 {
+	if x != nil {
+		return x.CommittedMs
+	}
+	return 0
+}
+
+type InputBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          int32                  `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	BatchTimeMs   int64                  `protobuf:"varint,2,opt,name=batch_time_ms,json=batchTimeMs,proto3" json:"batch_time_ms,omitempty"`
+	Partitions    int32                  `protobuf:"varint,3,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputBatch) Reset() {
+	*x = InputBatch{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputBatch) ProtoMessage() {}
+
+func (x *InputBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputBatch.ProtoReflect.Descriptor instead.
+func (*InputBatch) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *InputBatch) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *InputBatch) GetBatchTimeMs() int64 {
+	if x != nil {
+		return x.BatchTimeMs
+	}
+	return 0
+}
+
+func (x *InputBatch) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+type BlockLocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stage         *StageKey              `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	Task          int32                  `protobuf:"varint,2,opt,name=task,proto3" json:"task,omitempty"`
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockLocation) Reset() {
+	*x = BlockLocation{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockLocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockLocation) ProtoMessage() {}
+
+func (x *BlockLocation) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockLocation.ProtoReflect.Descriptor instead.
+func (*BlockLocation) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BlockLocation) GetStage() *StageKey {
+	if x != nil {
+		return x.Stage
+	}
+	return nil
+}
+
+func (x *BlockLocation) GetTask() int32 {
+	if x != nil {
+		return x.Task
+	}
+	return 0
+}
+
+func (x *BlockLocation) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
 }
 
 // StageKey names a stage identically in every process: the node of the
@@ -489,7 +657,7 @@ type StageKey struct {
 
 func (x *StageKey) Reset() {
 	*x = StageKey{}
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[6]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +669,7 @@ func (x *StageKey) String() string {
 func (*StageKey) ProtoMessage() {}
 
 func (x *StageKey) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[6]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +682,7 @@ func (x *StageKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageKey.ProtoReflect.Descriptor instead.
 func (*StageKey) Descriptor() ([]byte, []int) {
-	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StageKey) GetNode() int32 {
@@ -544,14 +712,13 @@ type TaskResult struct {
 	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
 	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	DurationUs    int64                  `protobuf:"varint,4,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
-	Blocks        []*BlockInfo           `protobuf:"bytes,5,rep,name=blocks,proto3" json:"blocks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskResult) Reset() {
 	*x = TaskResult{}
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[7]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +730,7 @@ func (x *TaskResult) String() string {
 func (*TaskResult) ProtoMessage() {}
 
 func (x *TaskResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[7]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +743,7 @@ func (x *TaskResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResult.ProtoReflect.Descriptor instead.
 func (*TaskResult) Descriptor() ([]byte, []int) {
-	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TaskResult) GetTaskId() string {
@@ -607,73 +774,6 @@ func (x *TaskResult) GetDurationUs() int64 {
 	return 0
 }
 
-func (x *TaskResult) GetBlocks() []*BlockInfo {
-	if x != nil {
-		return x.Blocks
-	}
-	return nil
-}
-
-type BlockInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BlockId       string                 `protobuf:"bytes,1,opt,name=block_id,json=blockId,proto3" json:"block_id,omitempty"`
-	Bytes         int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	Records       int64                  `protobuf:"varint,3,opt,name=records,proto3" json:"records,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *BlockInfo) Reset() {
-	*x = BlockInfo{}
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BlockInfo) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BlockInfo) ProtoMessage() {}
-
-func (x *BlockInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BlockInfo.ProtoReflect.Descriptor instead.
-func (*BlockInfo) Descriptor() ([]byte, []int) {
-	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *BlockInfo) GetBlockId() string {
-	if x != nil {
-		return x.BlockId
-	}
-	return ""
-}
-
-func (x *BlockInfo) GetBytes() int64 {
-	if x != nil {
-		return x.Bytes
-	}
-	return 0
-}
-
-func (x *BlockInfo) GetRecords() int64 {
-	if x != nil {
-		return x.Records
-	}
-	return 0
-}
-
 type Shutdown struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -683,7 +783,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[9]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +795,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[9]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +808,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -727,7 +827,7 @@ type FetchBlockRequest struct {
 
 func (x *FetchBlockRequest) Reset() {
 	*x = FetchBlockRequest{}
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[10]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +839,7 @@ func (x *FetchBlockRequest) String() string {
 func (*FetchBlockRequest) ProtoMessage() {}
 
 func (x *FetchBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[10]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +852,7 @@ func (x *FetchBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBlockRequest.ProtoReflect.Descriptor instead.
 func (*FetchBlockRequest) Descriptor() ([]byte, []int) {
-	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FetchBlockRequest) GetBlockId() string {
@@ -773,7 +873,7 @@ type BlockChunk struct {
 
 func (x *BlockChunk) Reset() {
 	*x = BlockChunk{}
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[11]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +885,7 @@ func (x *BlockChunk) String() string {
 func (*BlockChunk) ProtoMessage() {}
 
 func (x *BlockChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[11]
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +898,7 @@ func (x *BlockChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockChunk.ProtoReflect.Descriptor instead.
 func (*BlockChunk) Descriptor() ([]byte, []int) {
-	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BlockChunk) GetData() []byte {
@@ -836,36 +936,48 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"executorId\x12#\n" +
 	"\rblock_address\x18\x02 \x01(\tR\fblockAddress\x12\x14\n" +
 	"\x05cores\x18\x03 \x01(\x05R\x05cores\x12!\n" +
-	"\fmemory_bytes\x18\x04 \x01(\x03R\vmemoryBytes\"`\n" +
+	"\fmemory_bytes\x18\x04 \x01(\x03R\vmemoryBytes\"\x9d\x01\n" +
 	"\aWelcome\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12!\n" +
-	"\fdriver_epoch\x18\x02 \x01(\tR\vdriverEpoch\"u\n" +
+	"\fdriver_epoch\x18\x02 \x01(\tR\vdriverEpoch\x12\x19\n" +
+	"\bjob_yaml\x18\x03 \x01(\tR\ajobYaml\x12 \n" +
+	"\vparallelism\x18\x04 \x01(\x05R\vparallelism\"u\n" +
 	"\tHeartbeat\x12 \n" +
 	"\fsent_unix_ms\x18\x01 \x01(\x03R\n" +
 	"sentUnixMs\x12#\n" +
 	"\rrunning_tasks\x18\x02 \x01(\x05R\frunningTasks\x12!\n" +
-	"\fstored_bytes\x18\x03 \x01(\x03R\vstoredBytes\"\x90\x01\n" +
+	"\fstored_bytes\x18\x03 \x01(\x03R\vstoredBytes\"\xae\x02\n" +
 	"\aRunTask\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x124\n" +
 	"\x05stage\x18\x02 \x01(\v2\x1e.tributary.cluster.v1.StageKeyR\x05stage\x12\x1c\n" +
-	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12\x18\n" +
-	"\aattempt\x18\x04 \x01(\x05R\aattempt\"\\\n" +
+	"\tpartition\x18\x03 \x01(\x05R\tpartition\x12 \n" +
+	"\fzero_time_ms\x18\x05 \x01(\x03R\n" +
+	"zeroTimeMs\x128\n" +
+	"\x06inputs\x18\x06 \x03(\v2 .tributary.cluster.v1.InputBatchR\x06inputs\x127\n" +
+	"\x04deps\x18\a \x03(\v2#.tributary.cluster.v1.BlockLocationR\x04deps\x12!\n" +
+	"\fcommitted_ms\x18\b \x01(\x03R\vcommittedMs\"d\n" +
+	"\n" +
+	"InputBatch\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x05R\x04node\x12\"\n" +
+	"\rbatch_time_ms\x18\x02 \x01(\x03R\vbatchTimeMs\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x01(\x05R\n" +
+	"partitions\"s\n" +
+	"\rBlockLocation\x124\n" +
+	"\x05stage\x18\x01 \x01(\v2\x1e.tributary.cluster.v1.StageKeyR\x05stage\x12\x12\n" +
+	"\x04task\x18\x02 \x01(\x05R\x04task\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\\\n" +
 	"\bStageKey\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\x05R\x04node\x12\"\n" +
 	"\rbatch_time_ms\x18\x02 \x01(\x03R\vbatchTimeMs\x12\x18\n" +
-	"\aordinal\x18\x03 \x01(\x05R\aordinal\"\xa5\x01\n" +
+	"\aordinal\x18\x03 \x01(\x05R\aordinal\"l\n" +
 	"\n" +
 	"TaskResult\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x04 \x01(\x03R\n" +
-	"durationUs\x127\n" +
-	"\x06blocks\x18\x05 \x03(\v2\x1f.tributary.cluster.v1.BlockInfoR\x06blocks\"V\n" +
-	"\tBlockInfo\x12\x19\n" +
-	"\bblock_id\x18\x01 \x01(\tR\ablockId\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x18\n" +
-	"\arecords\x18\x03 \x01(\x03R\arecords\"\"\n" +
+	"durationUs\"\"\n" +
 	"\bShutdown\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\".\n" +
 	"\x11FetchBlockRequest\x12\x19\n" +
@@ -892,7 +1004,7 @@ func file_tributary_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_tributary_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_tributary_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_tributary_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_tributary_cluster_v1_cluster_proto_goTypes = []any{
 	(*ExecutorMessage)(nil),   // 0: tributary.cluster.v1.ExecutorMessage
 	(*DriverMessage)(nil),     // 1: tributary.cluster.v1.DriverMessage
@@ -900,31 +1012,34 @@ var file_tributary_cluster_v1_cluster_proto_goTypes = []any{
 	(*Welcome)(nil),           // 3: tributary.cluster.v1.Welcome
 	(*Heartbeat)(nil),         // 4: tributary.cluster.v1.Heartbeat
 	(*RunTask)(nil),           // 5: tributary.cluster.v1.RunTask
-	(*StageKey)(nil),          // 6: tributary.cluster.v1.StageKey
-	(*TaskResult)(nil),        // 7: tributary.cluster.v1.TaskResult
-	(*BlockInfo)(nil),         // 8: tributary.cluster.v1.BlockInfo
-	(*Shutdown)(nil),          // 9: tributary.cluster.v1.Shutdown
-	(*FetchBlockRequest)(nil), // 10: tributary.cluster.v1.FetchBlockRequest
-	(*BlockChunk)(nil),        // 11: tributary.cluster.v1.BlockChunk
+	(*InputBatch)(nil),        // 6: tributary.cluster.v1.InputBatch
+	(*BlockLocation)(nil),     // 7: tributary.cluster.v1.BlockLocation
+	(*StageKey)(nil),          // 8: tributary.cluster.v1.StageKey
+	(*TaskResult)(nil),        // 9: tributary.cluster.v1.TaskResult
+	(*Shutdown)(nil),          // 10: tributary.cluster.v1.Shutdown
+	(*FetchBlockRequest)(nil), // 11: tributary.cluster.v1.FetchBlockRequest
+	(*BlockChunk)(nil),        // 12: tributary.cluster.v1.BlockChunk
 }
 var file_tributary_cluster_v1_cluster_proto_depIdxs = []int32{
 	2,  // 0: tributary.cluster.v1.ExecutorMessage.hello:type_name -> tributary.cluster.v1.Hello
 	4,  // 1: tributary.cluster.v1.ExecutorMessage.heartbeat:type_name -> tributary.cluster.v1.Heartbeat
-	7,  // 2: tributary.cluster.v1.ExecutorMessage.task_result:type_name -> tributary.cluster.v1.TaskResult
+	9,  // 2: tributary.cluster.v1.ExecutorMessage.task_result:type_name -> tributary.cluster.v1.TaskResult
 	3,  // 3: tributary.cluster.v1.DriverMessage.welcome:type_name -> tributary.cluster.v1.Welcome
 	5,  // 4: tributary.cluster.v1.DriverMessage.run_task:type_name -> tributary.cluster.v1.RunTask
-	9,  // 5: tributary.cluster.v1.DriverMessage.shutdown:type_name -> tributary.cluster.v1.Shutdown
-	6,  // 6: tributary.cluster.v1.RunTask.stage:type_name -> tributary.cluster.v1.StageKey
-	8,  // 7: tributary.cluster.v1.TaskResult.blocks:type_name -> tributary.cluster.v1.BlockInfo
-	0,  // 8: tributary.cluster.v1.Driver.Session:input_type -> tributary.cluster.v1.ExecutorMessage
-	10, // 9: tributary.cluster.v1.Executor.FetchBlock:input_type -> tributary.cluster.v1.FetchBlockRequest
-	1,  // 10: tributary.cluster.v1.Driver.Session:output_type -> tributary.cluster.v1.DriverMessage
-	11, // 11: tributary.cluster.v1.Executor.FetchBlock:output_type -> tributary.cluster.v1.BlockChunk
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 5: tributary.cluster.v1.DriverMessage.shutdown:type_name -> tributary.cluster.v1.Shutdown
+	8,  // 6: tributary.cluster.v1.RunTask.stage:type_name -> tributary.cluster.v1.StageKey
+	6,  // 7: tributary.cluster.v1.RunTask.inputs:type_name -> tributary.cluster.v1.InputBatch
+	7,  // 8: tributary.cluster.v1.RunTask.deps:type_name -> tributary.cluster.v1.BlockLocation
+	8,  // 9: tributary.cluster.v1.BlockLocation.stage:type_name -> tributary.cluster.v1.StageKey
+	0,  // 10: tributary.cluster.v1.Driver.Session:input_type -> tributary.cluster.v1.ExecutorMessage
+	11, // 11: tributary.cluster.v1.Executor.FetchBlock:input_type -> tributary.cluster.v1.FetchBlockRequest
+	1,  // 12: tributary.cluster.v1.Driver.Session:output_type -> tributary.cluster.v1.DriverMessage
+	12, // 13: tributary.cluster.v1.Executor.FetchBlock:output_type -> tributary.cluster.v1.BlockChunk
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_tributary_cluster_v1_cluster_proto_init() }
@@ -948,7 +1063,7 @@ func file_tributary_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tributary_cluster_v1_cluster_proto_rawDesc), len(file_tributary_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
