@@ -51,7 +51,16 @@ type BlockLocation struct {
 }
 
 // maxTaskAttempts bounds retries of one task before its batch fails.
-const maxTaskAttempts = 4
+// Attempts that ended because the executor was lost do not count, as in
+// Spark: they say nothing about the task. maxLossRetries bounds those.
+const (
+	maxTaskAttempts = 4
+	maxLossRetries  = 16
+)
+
+// ErrExecutorLost is wrapped by a TaskRunner's error when the task's
+// executor was lost while running it.
+var ErrExecutorLost = errors.New("executor lost")
 
 // runRemote runs a stage's tasks (all of them when tasks is nil) through
 // the TaskRunner, after its deps. A failed task is retried after its deps
@@ -78,6 +87,7 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			losses := 0
 			for attempt := 1; ; attempt++ {
 				task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
 					Deps: c.depLocations(deps), Committed: c.metrics.lastCommitted()}
@@ -89,6 +99,10 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 				if err == nil {
 					c.blocks.setLocation(st.key, p, addr)
 					return
+				}
+				if errors.Is(err, ErrExecutorLost) && losses < maxLossRetries {
+					losses++
+					attempt--
 				}
 				if ctx.Err() != nil || attempt >= maxTaskAttempts {
 					errs[i] = &BatchError{Stream: st.stream.name, Time: st.time,

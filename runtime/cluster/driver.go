@@ -65,17 +65,19 @@ func (c DriverConfig) withDefaults() (DriverConfig, error) {
 
 // ExecutorStatus is what the driver knows of one executor.
 type ExecutorStatus struct {
-	ID            string     `json:"id"`
-	BlockAddress  string     `json:"blockAddress"`
-	Cores         int32      `json:"cores"`
-	MemoryBytes   int64      `json:"memoryBytes"`
-	State         string     `json:"state"` // alive or lost
-	RegisteredAt  time.Time  `json:"registeredAt"`
-	LastHeartbeat time.Time  `json:"lastHeartbeat"`
-	RunningTasks  int32      `json:"runningTasks"`
-	StoredBytes   int64      `json:"storedBytes"`
-	LostAt        *time.Time `json:"lostAt,omitempty"`
-	LostReason    string     `json:"lostReason,omitempty"`
+	ID            string    `json:"id"`
+	BlockAddress  string    `json:"blockAddress"`
+	Cores         int32     `json:"cores"`
+	MemoryBytes   int64     `json:"memoryBytes"`
+	State         string    `json:"state"` // alive or lost
+	RegisteredAt  time.Time `json:"registeredAt"`
+	LastHeartbeat time.Time `json:"lastHeartbeat"`
+	RunningTasks  int32     `json:"runningTasks"`
+	StoredBytes   int64     `json:"storedBytes"`
+	// TasksCompleted counts the tasks this executor finished.
+	TasksCompleted int64      `json:"tasksCompleted"`
+	LostAt         *time.Time `json:"lostAt,omitempty"`
+	LostReason     string     `json:"lostReason,omitempty"`
 }
 
 // Executor states.
@@ -303,6 +305,9 @@ func (d *Driver) handle(s *session, m *pb.ExecutorMessage) error {
 		if ok {
 			delete(s.pending, r.TaskId)
 			s.running--
+			if r.Ok {
+				s.status.TasksCompleted++
+			}
 		}
 		d.mu.Unlock()
 		if !ok {
@@ -330,7 +335,7 @@ func (d *Driver) lose(s *session, reason string) {
 	delete(d.executors, s.status.ID)
 	// Its running tasks will not report: fail them, so they run elsewhere.
 	for id, ch := range s.pending {
-		ch <- taskOutcome{err: fmt.Errorf("executor %s was lost: %s", s.status.ID, reason)}
+		ch <- taskOutcome{err: fmt.Errorf("executor %s: %w: %s", s.status.ID, runtime.ErrExecutorLost, reason)}
 		delete(s.pending, id)
 	}
 	now := time.Now()

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,10 +66,14 @@ func start(t *testing.T, bin string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
+	// Keep the process's log, and show it if the test fails.
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &syncWriter{w: &logs}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of %s %v:\n%s", filepath.Base(bin), args, lastLines(logs.String(), 40))
+		}
+	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -171,4 +177,24 @@ func TestDriverRefusesToStartWithoutASecret(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no shared secret") {
 		t.Fatalf("driver without a secret: %v\n%s", err, out)
 	}
+}
+
+// syncWriter serializes writes from the process's output copier and reads.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
