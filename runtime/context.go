@@ -9,6 +9,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -106,8 +107,10 @@ type Context struct {
 	sched    *scheduler
 	blocks   *blockStore
 	work     worker
-	metrics  *metricsStore
-	run      *runState
+	// speculated counts speculative task copies launched.
+	speculated atomic.Int64
+	metrics    *metricsStore
+	run        *runState
 }
 
 // NewContext returns a context with an empty graph.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 )
@@ -34,6 +35,9 @@ type TaskSpec struct {
 	// Committed is the newest committed batch: workers forget what no
 	// window, state or retry can need any more.
 	Committed Time
+	// Speculative marks a backup copy of a straggling task: the runner
+	// should place it away from the executor running the original.
+	Speculative bool
 }
 
 // InputBatch is one input batch's partition count.
@@ -65,7 +69,9 @@ var ErrExecutorLost = errors.New("executor lost")
 // runRemote runs a stage's tasks (all of them when tasks is nil) through
 // the TaskRunner, after its deps. A failed task is retried after its deps
 // are ensured again: if it failed on a block of a lost executor, that block
-// is recomputed first.
+// is recomputed first. A task much slower than its finished siblings gets a
+// speculative copy elsewhere; the first to finish wins (tasks are
+// deterministic, so both would write the same blocks).
 func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 	if tasks == nil {
 		tasks = make([]int, st.tasks)
@@ -81,52 +87,120 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(tasks))
-	var wg sync.WaitGroup
-	for i, p := range tasks {
-		wg.Add(1)
+
+	type outcome struct {
+		task int
+		addr string
+		took time.Duration
+		err  error
+	}
+	results := make(chan outcome, 2*len(tasks))
+	launch := func(p int, speculative bool) {
 		go func() {
-			defer wg.Done()
-			losses := 0
-			for attempt := 1; ; attempt++ {
-				task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
-					Deps: c.depLocations(deps), Committed: c.metrics.lastCommitted()}
-				addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
-				if err == nil && st.stream.selfDependent {
-					err = c.replicate(ctx, st, p, addr)
-					addr = c.cfg.BlockAddress
-				}
-				if err == nil {
-					c.blocks.setLocation(st.key, p, addr)
-					return
-				}
-				if errors.Is(err, ErrExecutorLost) && losses < maxLossRetries {
-					losses++
-					attempt--
-				}
-				if ctx.Err() != nil || attempt >= maxTaskAttempts {
-					errs[i] = &BatchError{Stream: st.stream.name, Time: st.time,
-						Err: fmt.Errorf("task %d of %s failed %d times: %w", p, st.key, attempt, err)}
-					cancel()
-					return
-				}
-				c.log.Warn("task failed; retrying", "stage", st.key.String(), "partition", p, "attempt", attempt, "error", err)
-				// Give the loss of an executor time to be noticed, then
-				// recompute whatever of the deps it held.
-				select {
-				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-				case <-ctx.Done():
-				}
-				if err := ensureAll(ctx, c.sched, deps); err != nil {
-					errs[i] = err
-					cancel()
-					return
-				}
-			}
+			start := time.Now()
+			addr, err := c.runTaskWithRetries(ctx, st, deps, p, speculative)
+			results <- outcome{task: p, addr: addr, took: time.Since(start), err: err}
 		}()
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	started := map[int]time.Time{}
+	for _, p := range tasks {
+		started[p] = time.Now()
+		launch(p, false)
+	}
+	pending := len(tasks)
+	finished := map[int]bool{}
+	speculated := map[int]bool{}
+	var durations []time.Duration
+	tick := time.NewTicker(speculationCheck)
+	defer tick.Stop()
+	for pending > 0 {
+		select {
+		case o := <-results:
+			if finished[o.task] {
+				continue // the other copy won
+			}
+			if o.err != nil {
+				if speculated[o.task] && !finished[o.task] {
+					speculated[o.task] = false // the other copy may still succeed
+					continue
+				}
+				return o.err
+			}
+			finished[o.task] = true
+			pending--
+			durations = append(durations, o.took)
+			c.blocks.setLocation(st.key, o.task, o.addr)
+		case <-tick.C:
+			for _, p := range stragglers(tasks, finished, speculated, started, durations, time.Now()) {
+				speculated[p] = true
+				c.log.Info("task is a straggler; launching a speculative copy", "stage", st.key.String(), "partition", p)
+				c.speculated.Add(1)
+				launch(p, true)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// speculationCheck is how often running tasks are compared with the median.
+const speculationCheck = 20 * time.Millisecond
+
+// stragglers returns the running tasks that have run longer than 1.4x the
+// median of their finished siblings (the D-Streams rule), once half of the
+// stage has finished, and that have no copy yet.
+func stragglers(tasks []int, finished, speculated map[int]bool, started map[int]time.Time, durations []time.Duration, now time.Time) []int {
+	if len(durations) == 0 || 2*len(durations) < len(tasks) {
+		return nil
+	}
+	sorted := append([]time.Duration(nil), durations...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	median := sorted[len(sorted)/2]
+	limit := max(median*14/10, 10*time.Millisecond)
+	var out []int
+	for _, p := range tasks {
+		if !finished[p] && !speculated[p] && now.Sub(started[p]) > limit {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// runTaskWithRetries runs one task until it succeeds or its attempts are
+// spent, and returns where its blocks are.
+func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps []*stage, p int, speculative bool) (string, error) {
+	losses := 0
+	for attempt := 1; ; attempt++ {
+		task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
+			Deps: c.depLocations(deps), Committed: c.metrics.lastCommitted(), Speculative: speculative}
+		addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
+		if err == nil && st.stream.selfDependent {
+			err = c.replicate(ctx, st, p, addr)
+			addr = c.cfg.BlockAddress
+		}
+		if err == nil {
+			return addr, nil
+		}
+		if errors.Is(err, ErrExecutorLost) && losses < maxLossRetries {
+			losses++
+			attempt--
+		}
+		if ctx.Err() != nil || attempt >= maxTaskAttempts {
+			return "", &BatchError{Stream: st.stream.name, Time: st.time,
+				Err: fmt.Errorf("task %d of %s failed %d times: %w", p, st.key, attempt, err)}
+		}
+		c.log.Warn("task failed; retrying", "stage", st.key.String(), "partition", p, "attempt", attempt, "error", err)
+		// Give the loss of an executor time to be noticed, then recompute
+		// whatever of the deps it held.
+		select {
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		if err := ensureAll(ctx, c.sched, deps); err != nil {
+			return "", err
+		}
+	}
 }
 
 // inputBatches lists the partition counts of every remembered input batch.

@@ -103,7 +103,8 @@ type Driver struct {
 	reason    string
 	joined    chan struct{} // closed and replaced when an executor registers
 	taskSeq   atomic.Int64
-	next      int // round-robin cursor over executors
+	next      int               // round-robin cursor over executors
+	runningOn map[string]string // stage key and partition -> executor running it
 }
 
 // session is one executor's open Session stream.
@@ -124,7 +125,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{cfg: cfg, log: cfg.Logger, executors: map[string]*session{}, stop: make(chan struct{}),
-		joined: make(chan struct{}), blocks: &blockServer{}}
+		joined: make(chan struct{}), blocks: &blockServer{}, runningOn: map[string]string{}}
 	d.srv = grpc.NewServer(serverOptions(cfg.Secret)...)
 	pb.RegisterDriverServer(d.srv, d)
 	// The driver serves blocks too: input batches and driver-only stages.
@@ -403,9 +404,17 @@ func validateHello(h *pb.Hello) error {
 func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, error) {
 	id := fmt.Sprintf("t%d", d.taskSeq.Add(1))
 	msg := &pb.DriverMessage{Kind: &pb.DriverMessage_RunTask{RunTask: toRunTask(id, spec)}}
+	key := fmt.Sprintf("%s/%d", spec.Stage, spec.Partition)
 	for {
 		d.mu.Lock()
-		s := d.pickLocked()
+		avoid := ""
+		if spec.Speculative {
+			avoid = d.runningOn[key]
+		}
+		s := d.pickLocked(avoid)
+		if s != nil && !spec.Speculative {
+			d.runningOn[key] = s.status.ID
+		}
 		if s == nil {
 			joined := d.joined
 			d.mu.Unlock()
@@ -433,6 +442,11 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 		}
 		select {
 		case out := <-ch:
+			d.mu.Lock()
+			if d.runningOn[key] == s.status.ID {
+				delete(d.runningOn, key)
+			}
+			d.mu.Unlock()
 			return addr, out.err
 		case <-ctx.Done():
 			d.forgetTask(s, id)
@@ -442,11 +456,13 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 }
 
 // pickLocked chooses the alive executor with the fewest running tasks,
-// rotating among equals.
-func (d *Driver) pickLocked() *session {
+// rotating among equals, other than avoid when another is alive.
+func (d *Driver) pickLocked(avoid string) *session {
 	ids := make([]string, 0, len(d.executors))
 	for id := range d.executors {
-		ids = append(ids, id)
+		if id != avoid || len(d.executors) == 1 {
+			ids = append(ids, id)
+		}
 	}
 	if len(ids) == 0 {
 		return nil
