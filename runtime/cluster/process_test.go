@@ -18,7 +18,7 @@ import (
 )
 
 // buildBinaries builds cmd/driver and cmd/executor once per test binary.
-func buildBinaries(t *testing.T) (driver, executor string) {
+func buildBinaries(t testing.TB) (driver, executor string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, cmd := range []string{"driver", "executor"} {
@@ -30,7 +30,7 @@ func buildBinaries(t *testing.T) (driver, executor string) {
 	return filepath.Join(dir, "driver"), filepath.Join(dir, "executor")
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +62,7 @@ spec:
         print: {records: 1}
 `
 
-func start(t *testing.T, bin string, env []string, args ...string) *exec.Cmd {
+func start(t testing.TB, bin string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
