@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,4 +173,98 @@ func TestKilledExecutorsLoseNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d batches equal the local run", len(batchesOf(t, filepath.Join(localOut, "counts"))))
+}
+
+// The socket source: lines arrive while executors are killed. Batch
+// boundaries depend on arrival, so the check is on the totals: every line
+// counted exactly once.
+func TestKilledExecutorsLoseNothingFromASocket(t *testing.T) {
+	driverBin, executorBin := buildBinaries(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const lines = 3000
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		for i := 0; i < lines; i++ {
+			fmt.Fprintf(conn, "to be or not to be w%d\n", i%10)
+			if i%100 == 99 {
+				time.Sleep(60 * time.Millisecond) // about 2 s of input
+			}
+		}
+	}()
+	out := t.TempDir()
+	manifest := `apiVersion: tributary.dev/v1alpha1
+kind: StreamingJob
+metadata: {name: socketcount}
+spec:
+  batchInterval: 200ms
+  parallelism: 4
+  pipeline:
+    sources:
+      - name: lines
+        socket: {host: 127.0.0.1, port: ` + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port) + `, stopAtEOF: true}
+    streams:
+      - name: words
+        from: lines
+        split: {}
+      - name: pairs
+        from: words
+        keyBy: {key: "record", value: "1"}
+      - name: counts
+        from: pairs
+        reduceByKey: {function: sum}
+    outputs:
+      - from: counts
+        files: {path: ` + out + `}
+`
+	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	env := []string{"TRIBUTARY_SECRET=" + testSecret}
+	driver := start(t, driverBin, append(env, "TRIBUTARY_JOB="+manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms"), "--listen", grpcAddr, "--http", httpAddr)
+	var executors []*exec.Cmd
+	for i := 0; i < 3; i++ {
+		executors = append(executors, start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr),
+			"--id", fmt.Sprintf("exec-%d", i), "--listen", "127.0.0.1:0"))
+	}
+	r := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for _, victim := range []int{2, 0} {
+		time.Sleep(time.Duration(200+r.Intn(600)) * time.Millisecond)
+		_ = executors[victim].Process.Signal(syscall.SIGKILL)
+	}
+	done := make(chan error, 1)
+	go func() { done <- driver.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("driver exited with %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the job did not finish")
+	}
+	totals := map[string]int64{}
+	for _, batch := range batchesOf(t, out) {
+		for _, line := range batch {
+			var kv struct {
+				Key   string
+				Value int64
+			}
+			if err := json.Unmarshal([]byte(line), &kv); err != nil {
+				t.Fatal(err)
+			}
+			totals[kv.Key] += kv.Value
+		}
+	}
+	want := map[string]int64{"to": 2 * lines, "be": 2 * lines, "or": lines, "not": lines}
+	for i := 0; i < 10; i++ {
+		want[fmt.Sprintf("w%d", i)] = lines / 10
+	}
+	if !reflect.DeepEqual(totals, want) {
+		t.Fatalf("totals %v, want %v", totals, want)
+	}
 }
