@@ -133,6 +133,22 @@ func (s *blockStore) setLocation(stage StageKey, task int, address string) {
 	s.mu.Unlock()
 }
 
+// holdsTask reports whether every block of a task is here (written here,
+// fetched, or copied as a backup).
+func (s *blockStore) holdsTask(stage StageKey, task, buckets int) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for b := 0; b < buckets; b++ {
+		id := BlockID{Stage: stage, Task: task, Bucket: b}
+		_, typed := s.blocks[id]
+		_, raw := s.raw[id]
+		if !typed && !raw {
+			return false
+		}
+	}
+	return true
+}
+
 // dropLocationsAt forgets every block held at address and returns which.
 func (s *blockStore) dropLocationsAt(address string) []taskLocation {
 	s.mu.Lock()

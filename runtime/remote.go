@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type TaskSpec struct {
 	// Speculative marks a backup copy of a straggling task: the runner
 	// should place it away from the executor running the original.
 	Speculative bool
+	// Preferred are the addresses holding this partition's inputs: a
+	// runner places the task there when that does not overload them.
+	Preferred []string
 }
 
 // InputBatch is one input batch's partition count.
@@ -129,6 +133,7 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 			finished[o.task] = true
 			pending--
 			durations = append(durations, o.took)
+			st.taskSucceeded(o.task)
 			c.blocks.setLocation(st.key, o.task, o.addr)
 		case <-tick.C:
 			for _, p := range stragglers(tasks, finished, speculated, started, durations, time.Now()) {
@@ -172,12 +177,14 @@ func stragglers(tasks []int, finished, speculated map[int]bool, started map[int]
 func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps []*stage, p int, speculative bool) (string, error) {
 	losses := 0
 	for attempt := 1; ; attempt++ {
+		locs := c.depLocations(deps)
 		task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
-			Deps: c.depLocations(deps), Committed: c.metrics.lastCommitted(), Speculative: speculative}
+			Deps: locs, Committed: c.metrics.lastCommitted(), Speculative: speculative, Preferred: preferred(locs, p)}
 		addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
 		if err == nil && st.stream.selfDependent {
+			// The executor keeps serving the block (the next batch's task
+			// prefers it); the driver's copy stands in if it is lost.
 			err = c.replicate(ctx, st, p, addr)
-			addr = c.cfg.BlockAddress
 		}
 		if err == nil {
 			return addr, nil
@@ -235,6 +242,20 @@ type worker struct {
 	mu        sync.Mutex
 	inputs    map[int]map[Time]int
 	committed Time
+	// earlier holds, for self-dependent streams, the stage and partition
+	// count of earlier batches a task reads: the worker reads them as
+	// blocks instead of recomputing every batch back to the first.
+	earlier map[nodeTime]earlierBatch
+}
+
+type nodeTime struct {
+	node int
+	time Time
+}
+
+type earlierBatch struct {
+	stage StageKey
+	parts int
 }
 
 // RunTask runs one task in this context, which must be built from the
@@ -257,6 +278,7 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		c.started = true // the graph is complete: nothing may be added now
 		c.zeroTime = spec.ZeroTime
 		w.inputs = map[int]map[Time]int{}
+		w.earlier = map[nodeTime]earlierBatch{}
 	})
 	if w.err != nil {
 		return w.err
@@ -282,6 +304,18 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 	for _, d := range spec.Deps {
 		c.blocks.setLocation(d.Stage, d.Task, d.Address)
 	}
+	w.mu.Lock()
+	for _, d := range spec.Deps {
+		if d.Stage.Time >= spec.Stage.Time || d.Stage.Node < 1 || d.Stage.Node > len(c.nodes) || !c.nodes[d.Stage.Node-1].info().selfDependent {
+			continue
+		}
+		// A self-dependent stream's earlier batch is its persisted output.
+		k := nodeTime{d.Stage.Node, d.Stage.Time}
+		e := w.earlier[k]
+		e.stage, e.parts = d.Stage, max(e.parts, d.Task+1)
+		w.earlier[k] = e
+	}
+	w.mu.Unlock()
 
 	k := spec.Stage
 	if k.Node < 1 || k.Node > len(c.nodes) {
@@ -318,21 +352,38 @@ func (c *Context) workerInputParts(node int, t Time) (int, bool) {
 	return n, ok
 }
 
+// earlierBatch returns the stage of a self-dependent stream's earlier
+// batch that the driver said a task reads, if any.
+func (c *Context) earlierBatch(node int, t Time) (earlierBatch, bool) {
+	w := &c.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.earlier[nodeTime{node, t}]
+	return e, ok
+}
+
 // EncodedBlock returns a block this context holds, encoded for the wire:
 // what executors serve to each other and the driver to executors.
 func (c *Context) EncodedBlock(id BlockID) ([]byte, error) { return c.blocks.encoded(id) }
 
 // LoseBlocksAt records that the process at address is gone with its
-// blocks: every finished stage that kept output there reruns those tasks
-// the next time a batch needs them.
+// blocks: a block this process has a copy of is served from here from now
+// on; for the others, every finished stage that kept output there reruns
+// those tasks the next time a batch needs them.
 func (c *Context) LoseBlocksAt(address string) {
 	for _, loc := range c.blocks.dropLocationsAt(address) {
 		if loc.stage.Node < 1 || loc.stage.Node > len(c.nodes) {
 			continue
 		}
-		if st, ok := c.nodes[loc.stage.Node-1].info().stageByKey(loc.stage); ok {
-			st.markLost(loc.task)
+		st, ok := c.nodes[loc.stage.Node-1].info().stageByKey(loc.stage)
+		if !ok {
+			continue
 		}
+		if c.blocks.holdsTask(loc.stage, loc.task, max(st.buckets, 1)) {
+			c.blocks.setLocation(loc.stage, loc.task, c.cfg.BlockAddress)
+			continue
+		}
+		st.markLost(loc.task)
 	}
 }
 
@@ -349,4 +400,17 @@ func (c *Context) replicate(ctx context.Context, st *stage, task int, addr strin
 		c.blocks.putRaw(id, data)
 	}
 	return nil
+}
+
+// preferred returns where the blocks of partition p's own inputs are: a
+// narrow task reads its parent's partition p, a map task its parent's
+// partition p, a stage's previous batch its partition p.
+func preferred(locs []BlockLocation, p int) []string {
+	var out []string
+	for _, l := range locs {
+		if l.Task == p && !slices.Contains(out, l.Address) {
+			out = append(out, l.Address)
+		}
+	}
+	return out
 }

@@ -102,9 +102,6 @@ func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	st.err = err
 	st.state = 2
 	if err == nil {
-		for _, p := range tasks {
-			delete(st.lost, p)
-		}
 		// The results are stored; in local mode, dropping the closure and
 		// the deps cuts the in-memory lineage, so a state stream does not
 		// keep every earlier batch reachable. In cluster mode the deps are
@@ -119,17 +116,23 @@ func (st *stage) ensure(ctx context.Context, s *scheduler) error {
 	return err
 }
 
-// markLost records that a task's output is gone.
+// markLost records that a task's output is gone. It may be called while
+// the stage still runs (an executor died after finishing some of its
+// tasks): the mark stays until that task succeeds again.
 func (st *stage) markLost(task int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.state != 2 || st.err != nil {
-		return
-	}
 	if st.lost == nil {
 		st.lost = map[int]bool{}
 	}
 	st.lost[task] = true
+}
+
+// taskSucceeded clears a lost mark: the task's output is in place again.
+func (st *stage) taskSucceeded(task int) {
+	st.mu.Lock()
+	delete(st.lost, task)
+	st.mu.Unlock()
 }
 
 // markDone records a stage whose output is already in place (input blocks).

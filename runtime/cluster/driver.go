@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -312,7 +313,10 @@ func (d *Driver) handle(s *session, m *pb.ExecutorMessage) error {
 		}
 		d.mu.Unlock()
 		if !ok {
-			return fmt.Errorf("result for unknown task %q", r.TaskId)
+			// A copy the driver stopped waiting for (the other copy won, or
+			// its batch was cancelled): nothing is waiting for it.
+			d.log.Debug("result of a task no longer awaited", "executor", s.status.ID, "task", r.TaskId)
+			return nil
 		}
 		var err error
 		if !r.Ok {
@@ -411,7 +415,7 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 		if spec.Speculative {
 			avoid = d.runningOn[key]
 		}
-		s := d.pickLocked(avoid)
+		s := d.pickLocked(avoid, spec.Preferred)
 		if s != nil && !spec.Speculative {
 			d.runningOn[key] = s.status.ID
 		}
@@ -455,9 +459,15 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 	}
 }
 
-// pickLocked chooses the alive executor with the fewest running tasks,
-// rotating among equals, other than avoid when another is alive.
-func (d *Driver) pickLocked(avoid string) *session {
+// localitySlack is how many more running tasks an executor holding a
+// task's inputs may have than the least loaded one and still be chosen:
+// reading locally beats fetching, up to a point.
+const localitySlack = 2
+
+// pickLocked chooses an executor for a task: one holding its inputs
+// (preferred) unless it is much busier than the least loaded, else the
+// least loaded, rotating among equals; never avoid when another is alive.
+func (d *Driver) pickLocked(avoid string, preferred []string) *session {
 	ids := make([]string, 0, len(d.executors))
 	for id := range d.executors {
 		if id != avoid || len(d.executors) == 1 {
@@ -475,6 +485,16 @@ func (d *Driver) pickLocked(avoid string) *session {
 		if best == nil || s.running < best.running {
 			best = s
 		}
+	}
+	var local *session
+	for _, id := range ids {
+		s := d.executors[id]
+		if slices.Contains(preferred, s.status.BlockAddress) && (local == nil || s.running < local.running) {
+			local = s
+		}
+	}
+	if local != nil && local.running <= best.running+localitySlack {
+		return local
 	}
 	return best
 }
