@@ -345,6 +345,11 @@ func decodeList[T any](d *decoder) ([]T, error) {
 	if err := d.expect(tagList); err != nil {
 		return nil, err
 	}
+	return decodeListBody[T](d)
+}
+
+// decodeListBody decodes a list whose tag has been read.
+func decodeListBody[T any](d *decoder) ([]T, error) {
 	n, err := d.length()
 	if err != nil {
 		return nil, err
@@ -466,7 +471,7 @@ func (d *decoder) value() (any, error) {
 		b, err := d.bytes()
 		return append([]byte(nil), b...), err
 	case tagList:
-		return decodeListValue(d)
+		return decodeListBody[any](d)
 	case tagMap:
 		n, err := d.length()
 		if err != nil {
@@ -497,23 +502,6 @@ func (d *decoder) value() (any, error) {
 		return nil, d.fail("a %s value needs its record type", tagName(tag))
 	}
 	return nil, d.fail("unknown tag %d", tag)
-}
-
-func decodeListValue(d *decoder) (any, error) {
-	n, err := d.length()
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(len(d.b)) {
-		return nil, d.fail("a list of %d cannot fit in %d bytes", n, len(d.b))
-	}
-	out := make([]any, n)
-	for i := range out {
-		if out[i], err = d.value(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 func tagName(tag byte) string {

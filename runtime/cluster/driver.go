@@ -74,7 +74,6 @@ type ExecutorStatus struct {
 	RegisteredAt  time.Time `json:"registeredAt"`
 	LastHeartbeat time.Time `json:"lastHeartbeat"`
 	RunningTasks  int32     `json:"runningTasks"`
-	StoredBytes   int64     `json:"storedBytes"`
 	// TasksCompleted counts the tasks this executor finished.
 	TasksCompleted int64      `json:"tasksCompleted"`
 	LostAt         *time.Time `json:"lostAt,omitempty"`
@@ -295,7 +294,6 @@ func (d *Driver) handle(s *session, m *pb.ExecutorMessage) error {
 		d.mu.Lock()
 		s.status.LastHeartbeat = time.Now()
 		s.status.RunningTasks = k.Heartbeat.RunningTasks
-		s.status.StoredBytes = k.Heartbeat.StoredBytes
 		d.mu.Unlock()
 		return nil
 	case *pb.ExecutorMessage_Hello:

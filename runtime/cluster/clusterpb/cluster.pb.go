@@ -371,7 +371,6 @@ type Heartbeat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SentUnixMs    int64                  `protobuf:"varint,1,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
 	RunningTasks  int32                  `protobuf:"varint,2,opt,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
-	StoredBytes   int64                  `protobuf:"varint,3,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,13 +415,6 @@ func (x *Heartbeat) GetSentUnixMs() int64 {
 func (x *Heartbeat) GetRunningTasks() int32 {
 	if x != nil {
 		return x.RunningTasks
-	}
-	return 0
-}
-
-func (x *Heartbeat) GetStoredBytes() int64 {
-	if x != nil {
-		return x.StoredBytes
 	}
 	return 0
 }
@@ -941,12 +933,11 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12!\n" +
 	"\fdriver_epoch\x18\x02 \x01(\tR\vdriverEpoch\x12\x19\n" +
 	"\bjob_yaml\x18\x03 \x01(\tR\ajobYaml\x12 \n" +
-	"\vparallelism\x18\x04 \x01(\x05R\vparallelism\"u\n" +
+	"\vparallelism\x18\x04 \x01(\x05R\vparallelism\"X\n" +
 	"\tHeartbeat\x12 \n" +
 	"\fsent_unix_ms\x18\x01 \x01(\x03R\n" +
 	"sentUnixMs\x12#\n" +
-	"\rrunning_tasks\x18\x02 \x01(\x05R\frunningTasks\x12!\n" +
-	"\fstored_bytes\x18\x03 \x01(\x03R\vstoredBytes\"\xae\x02\n" +
+	"\rrunning_tasks\x18\x02 \x01(\x05R\frunningTasksJ\x04\b\x03\x10\x04\"\xae\x02\n" +
 	"\aRunTask\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x124\n" +
 	"\x05stage\x18\x02 \x01(\v2\x1e.tributary.cluster.v1.StageKeyR\x05stage\x12\x1c\n" +
