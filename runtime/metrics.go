@@ -99,3 +99,30 @@ func (c *Context) AddListener(l Listener) {
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
 }
+
+// SourceStatus describes one input stream.
+type SourceStatus struct {
+	Stream string `json:"stream"`
+	// Kind is the source's operator: socket, receiver, textFiles, generator, ...
+	Kind string `json:"kind"`
+	// Exhausted is set when a bounded source has planned its last batch.
+	Exhausted bool `json:"exhausted"`
+	// LastBatchRecords is what the source contributed to the newest
+	// committed batch.
+	LastBatchRecords int64 `json:"lastBatchRecords"`
+}
+
+// Sources describes the context's input streams.
+func (c *Context) Sources() []SourceStatus {
+	m := c.Metrics()
+	var last map[string]int64
+	if n := len(m.Batches); n > 0 {
+		last = m.Batches[n-1].SourceRecords
+	}
+	out := make([]SourceStatus, 0, len(c.inputs))
+	for _, in := range c.inputs {
+		n := in.info()
+		out = append(out, SourceStatus{Stream: n.name, Kind: n.spec.Op, Exhausted: in.plannedLast(), LastBatchRecords: last[n.name]})
+	}
+	return out
+}

@@ -15,6 +15,9 @@ func TestMetricsPerBatch(t *testing.T) {
 	if m.CompletedBatches != 3 || m.TotalRecords != 3 || m.LastCompleted != batchTime(3) {
 		t.Fatalf("metrics %+v", m)
 	}
+	if src := h.c.Sources(); len(src) != 1 || src[0].Stream != "lines" || src[0].Kind != "queue" || src[0].LastBatchRecords != 1 || !src[0].Exhausted {
+		t.Errorf("sources %+v", src)
+	}
 	for i, want := range []int64{2, 0, 1} {
 		b := m.Batches[i]
 		if b.Time != batchTime(i+1) || b.InputRecords != want || b.SourceRecords["lines"] != want {

@@ -22,6 +22,9 @@ type inputNode interface {
 	materialize(ctx context.Context, t Time) (int64, error)
 	// plannedBatches lists the partition counts of the remembered batches.
 	plannedBatches() []InputBatch
+	// plannedLast reports, from any goroutine, that the last plan was the
+	// source's final one.
+	plannedLast() bool
 	close() error
 }
 

@@ -76,6 +76,9 @@ type inputStream[T any] struct {
 
 	mu      sync.Mutex
 	planned map[Time]Input[T]
+	// ended records Exhausted after each plan, for readers on other
+	// goroutines (status): sources are only asked on the batch clock.
+	ended bool
 }
 
 func newInputStream[T any](src Source[T]) *inputStream[T] {
@@ -123,10 +126,18 @@ func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
 	if in == nil {
 		in = memoryInput[T](nil)
 	}
+	ended := s.src.Exhausted()
 	s.mu.Lock()
 	s.planned[t] = in
+	s.ended = ended
 	s.mu.Unlock()
 	return nil
+}
+
+func (s *inputStream[T]) plannedLast() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
 }
 
 func (s *inputStream[T]) compute(t Time) (*dataset[T], error) {

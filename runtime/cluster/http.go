@@ -22,6 +22,8 @@ type Status struct {
 	CompletedBatches   int64            `json:"completedBatches"`
 	TotalRecords       int64            `json:"totalRecords"`
 	Executors          []ExecutorStatus `json:"executors"`
+	// Sources are the job's inputs; receivers among them run in the driver.
+	Sources []runtime.SourceStatus `json:"sources"`
 	// Batches are the most recent batches' metrics, oldest first.
 	Batches []runtime.BatchInfo `json:"batches"`
 }
@@ -80,7 +82,7 @@ func (s *HTTPServer) Status() Status {
 		Job: s.job, Execution: "executors",
 		LastCompletedBatch: m.LastCompleted, PendingBatches: m.PendingBatches,
 		CompletedBatches: m.CompletedBatches, TotalRecords: m.TotalRecords,
-		Executors: s.driver.Executors(), Batches: batches,
+		Executors: s.driver.Executors(), Sources: s.ctx.Sources(), Batches: batches,
 	}
 }
 

@@ -130,6 +130,9 @@ func TestDriverAndExecutorProcesses(t *testing.T) {
 	if code, _ := get(t, "http://"+httpAddr+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz: %d", code)
 	}
+	if s, _ := getStatus(httpAddr); len(s.Sources) != 1 || s.Sources[0].Kind != "generator" || s.Execution != "executors" {
+		t.Fatalf("/status sources %+v, execution %q", s.Sources, s.Execution)
+	}
 
 	// kill -9 one executor: its connection drops and the driver sees it.
 	killed := time.Now()
