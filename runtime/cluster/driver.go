@@ -351,7 +351,12 @@ func (d *Driver) lose(s *session, reason string) {
 	listeners := append([]func(ExecutorStatus){}, d.onLost...)
 	d.mu.Unlock()
 	s.cancel(errors.New(reason))
-	d.log.Warn("executor lost", "executor", st.ID, "reason", reason)
+	select {
+	case <-d.stop:
+		d.log.Info("executor released", "executor", st.ID, "reason", reason)
+	default:
+		d.log.Warn("executor lost", "executor", st.ID, "reason", reason)
+	}
 	for _, f := range listeners {
 		f(st)
 	}
