@@ -300,6 +300,7 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 	w.mu.Unlock()
 	if forget {
 		c.forgetThrough(spec.Committed)
+		c.forgetWorkerState(spec.Committed)
 	}
 	for _, d := range spec.Deps {
 		c.blocks.setLocation(d.Stage, d.Task, d.Address)
@@ -340,6 +341,33 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 	}
 	tc := &taskContext{ctx: ctx, current: st.stream, time: st.time}
 	return runTask(tc, spec.Partition, st.run)
+}
+
+// forgetWorkerState drops what the driver told about batches that no
+// stream remembers any more, so a long-running executor does not grow.
+func (c *Context) forgetWorkerState(committed Time) {
+	w := &c.work
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	horizon := func(node int) Time {
+		if node < 1 || node > len(c.nodes) {
+			return committed + 1
+		}
+		return committed.Add(-c.nodes[node-1].info().remember) + 1
+	}
+	for node, times := range w.inputs {
+		h := horizon(node)
+		for t := range times {
+			if t < h {
+				delete(times, t)
+			}
+		}
+	}
+	for k := range w.earlier {
+		if k.time < horizon(k.node) {
+			delete(w.earlier, k)
+		}
+	}
 }
 
 // workerInputParts returns the partition count the driver sent for an

@@ -154,6 +154,19 @@ func testOnWorkers(t *testing.T, killOne bool) {
 		t.Fatalf("outputs differ from the local run in %d files: %s", len(diff), strings.Join(diff, ", "))
 	}
 	t.Logf("%d tasks ran on workers, %d blocks crossed between contexts", ic.ran.Load(), ic.fetched.Load())
+	// Workers keep no more of the driver's notes than the driver remembers.
+	remembered := len(driver.inputBatches())
+	for name, w := range ic.workers {
+		w.work.mu.Lock()
+		inputs := 0
+		for _, times := range w.work.inputs {
+			inputs += len(times)
+		}
+		w.work.mu.Unlock()
+		if inputs > remembered+1 {
+			t.Errorf("worker %s holds %d input batch counts; the driver remembers %d", name, inputs, remembered)
+		}
+	}
 }
 
 func TestWorkerRejectsUnknownTasks(t *testing.T) {
@@ -170,6 +183,50 @@ func TestWorkerRejectsUnknownTasks(t *testing.T) {
 	} {
 		if err := w.RunTask(context.Background(), spec); err == nil {
 			t.Errorf("task %+v was accepted", spec.Stage)
+		}
+	}
+}
+
+// A long-running worker forgets the driver's notes about old batches.
+func TestWorkersForgetOldBatches(t *testing.T) {
+	in := t.TempDir()
+	var files []string
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprint(i)
+		writeAtomically(t, in, name, "a b\n")
+		files = append(files, filepath.Join(in, name))
+	}
+	ic := &inProcessCluster{workers: map[string]*Context{}}
+	var driver *Context
+	fetch := func(ctx context.Context, addr string, id BlockID) ([]byte, error) {
+		return ic.fetch(driver)(ctx, addr, id)
+	}
+	h := newHarness(t, Config{Parallelism: 2, TaskRunner: ic, BlockAddress: "driver", FetchBlock: fetch})
+	driver = h.c
+	ReduceByKey(Map(FlatMap(QueueFilesStream(h.c, files...), splitWords), pairOne), sumInts, 2).Print()
+	for _, name := range []string{"w1", "w2"} {
+		w, err := NewContext(Config{BatchInterval: testInterval, Parallelism: 2, Logger: quietLogger(), FetchBlock: fetch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Rebuild(driver.Describe()); err != nil {
+			t.Fatal(err)
+		}
+		ic.workers[name] = w
+	}
+	runToEnd(t, h, len(files))
+	for name, w := range ic.workers {
+		w.work.mu.Lock()
+		inputs := 0
+		for _, times := range w.work.inputs {
+			inputs += len(times)
+		}
+		w.work.mu.Unlock()
+		if inputs > 3 {
+			t.Errorf("worker %s holds input counts of %d batches after 20; a one-batch lineage needs 1", name, inputs)
+		}
+		if blocks := w.blocks.len(); blocks > 20 {
+			t.Errorf("worker %s holds %d blocks after 20 batches", name, blocks)
 		}
 	}
 }

@@ -442,21 +442,18 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 		select {
 		case s.send <- msg:
 		case out := <-ch: // lost before the task could be sent
+			d.forgetTask(s, id, key)
 			return addr, out.err
 		case <-ctx.Done():
-			d.forgetTask(s, id)
+			d.forgetTask(s, id, key)
 			return "", ctx.Err()
 		}
 		select {
 		case out := <-ch:
-			d.mu.Lock()
-			if d.runningOn[key] == s.status.ID {
-				delete(d.runningOn, key)
-			}
-			d.mu.Unlock()
+			d.forgetTask(s, id, key)
 			return addr, out.err
 		case <-ctx.Done():
-			d.forgetTask(s, id)
+			d.forgetTask(s, id, key)
 			return "", ctx.Err()
 		}
 	}
@@ -502,12 +499,17 @@ func (d *Driver) pickLocked(avoid string, preferred []string) *session {
 	return best
 }
 
-func (d *Driver) forgetTask(s *session, id string) {
+// forgetTask stops waiting for a task: it finished, was cancelled, or its
+// executor was lost.
+func (d *Driver) forgetTask(s *session, id, key string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := s.pending[id]; ok {
 		delete(s.pending, id)
 		s.running--
+	}
+	if d.runningOn[key] == s.status.ID {
+		delete(d.runningOn, key)
 	}
 }
 
