@@ -71,13 +71,13 @@ func (b *blockServer) FetchBlock(req *pb.FetchBlockRequest, stream pb.Executor_F
 // fetcher fetches blocks from other processes over authenticated,
 // cached connections.
 type fetcher struct {
-	secret string
-	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	auth  *Auth
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
 }
 
-func newFetcher(secret string) *fetcher {
-	return &fetcher{secret: secret, conns: map[string]*grpc.ClientConn{}}
+func newFetcher(auth *Auth) *fetcher {
+	return &fetcher{auth: auth, conns: map[string]*grpc.ClientConn{}}
 }
 
 func (f *fetcher) conn(addr string) (*grpc.ClientConn, error) {
@@ -86,7 +86,7 @@ func (f *fetcher) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := f.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, dialOptions(f.secret)...)
+	c, err := grpc.NewClient(addr, dialOptions(f.auth)...)
 	if err != nil {
 		return nil, err
 	}

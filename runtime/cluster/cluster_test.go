@@ -37,8 +37,8 @@ func listen(t *testing.T) net.Listener {
 // startDriver serves a driver on 127.0.0.1 and returns it with its address.
 func startDriver(t *testing.T, cfg DriverConfig) (*Driver, string) {
 	t.Helper()
-	if cfg.Secret == "" {
-		cfg.Secret = testSecret
+	if cfg.Auth.Secret == "" && !cfg.Auth.TLS.enabled() {
+		cfg.Auth.Secret = testSecret
 	}
 	if cfg.JobYAML == "" {
 		cfg.JobYAML = processJob
@@ -61,7 +61,7 @@ func startDriver(t *testing.T, cfg DriverConfig) (*Driver, string) {
 // yields Run's result.
 func startExecutor(t *testing.T, id, driver string, mutate func(*ExecutorConfig)) (*Executor, context.CancelFunc, <-chan error) {
 	t.Helper()
-	cfg := ExecutorConfig{ID: id, DriverAddress: driver, Secret: testSecret, Cores: 2, MemoryBytes: 1 << 20, Logger: quiet()}
+	cfg := ExecutorConfig{ID: id, DriverAddress: driver, Auth: Auth{Secret: testSecret}, Cores: 2, MemoryBytes: 1 << 20, Logger: quiet()}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -129,7 +129,7 @@ func rawSession(t *testing.T, addr, secret string, msgs ...*pb.ExecutorMessage) 
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if secret != "" {
-		opts = dialOptions(secret)
+		opts = dialOptions(&Auth{Secret: secret})
 	}
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
@@ -225,7 +225,7 @@ func TestCallsWithoutTheSecretAreRefused(t *testing.T) {
 	if _, err := fetch(grpc.WithTransportCredentials(insecure.NewCredentials())); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("FetchBlock without the secret: %v", err)
 	}
-	got, err := fetch(dialOptions(testSecret)...)
+	got, err := fetch(dialOptions(&Auth{Secret: testSecret})...)
 	if err != nil || len(got) != 3*blockChunkBytes+5 {
 		t.Fatalf("FetchBlock with the secret: %d bytes, %v", len(got), err)
 	}
@@ -282,7 +282,7 @@ func TestDriverStopShutsExecutorsDown(t *testing.T) {
 }
 
 func TestExecutorExitsAfterDriverLossTimeout(t *testing.T) {
-	d, err := NewDriver(DriverConfig{Secret: testSecret, HeartbeatInterval: 50 * time.Millisecond, Logger: quiet(), JobYAML: processJob})
+	d, err := NewDriver(DriverConfig{Auth: Auth{Secret: testSecret}, HeartbeatInterval: 50 * time.Millisecond, Logger: quiet(), JobYAML: processJob})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 
 // DriverConfig configures the driver's side of the cluster.
 type DriverConfig struct {
-	// Secret authenticates executors. Required.
-	Secret string
+	// Auth authenticates executors: a shared secret, mTLS, or both. Required.
+	Auth Auth
 	// HeartbeatInterval is how often executors heartbeat. Zero means 1s.
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout declares an executor lost when its session is still
@@ -43,8 +43,8 @@ type DriverConfig struct {
 }
 
 func (c DriverConfig) withDefaults() (DriverConfig, error) {
-	if c.Secret == "" {
-		return c, ErrNoSecret
+	if err := c.Auth.load(); err != nil {
+		return c, err
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
@@ -126,7 +126,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	d := &Driver{cfg: cfg, log: cfg.Logger, executors: map[string]*session{}, stop: make(chan struct{}),
 		joined: make(chan struct{}), blocks: &blockServer{}, runningOn: map[string]string{}}
-	d.srv = grpc.NewServer(serverOptions(cfg.Secret)...)
+	d.srv = grpc.NewServer(serverOptions(&d.cfg.Auth)...)
 	pb.RegisterDriverServer(d.srv, d)
 	// The driver serves blocks too: input batches and driver-only stages.
 	pb.RegisterExecutorServer(d.srv, d.blocks)

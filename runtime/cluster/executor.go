@@ -28,8 +28,9 @@ type ExecutorConfig struct {
 	// AdvertiseAddress is where peers reach this executor's blocks. Empty
 	// means the block listener's address.
 	AdvertiseAddress string
-	// Secret authenticates the executor to the driver and peers to it. Required.
-	Secret string
+	// Auth authenticates the executor to the driver and peers to it: a
+	// shared secret, mTLS, or both. Required.
+	Auth Auth
 	// Cores bounds the tasks run at once. MemoryBytes is reported to the driver.
 	Cores       int
 	MemoryBytes int64
@@ -60,8 +61,8 @@ type Executor struct {
 
 // NewExecutor prepares an executor; Run starts it.
 func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
-	if cfg.Secret == "" {
-		return nil, ErrNoSecret
+	if err := cfg.Auth.load(); err != nil {
+		return nil, err
 	}
 	if cfg.ID == "" || cfg.DriverAddress == "" {
 		return nil, errors.New("executor needs an ID and the driver's address")
@@ -79,8 +80,8 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		cfg.Logger = slog.Default()
 	}
 	e := &Executor{cfg: cfg, log: cfg.Logger.With("executor", cfg.ID), blocks: &blockServer{},
-		fetcher: newFetcher(cfg.Secret), slots: make(chan struct{}, cfg.Cores)}
-	e.server = grpc.NewServer(serverOptions(cfg.Secret)...)
+		fetcher: newFetcher(&cfg.Auth), slots: make(chan struct{}, cfg.Cores)}
+	e.server = grpc.NewServer(serverOptions(&e.cfg.Auth)...)
 	pb.RegisterExecutorServer(e.server, e.blocks)
 	return e, nil
 }
@@ -145,7 +146,7 @@ func (e *Executor) Run(ctx context.Context, lis net.Listener) error {
 	if advertise == "" {
 		advertise = lis.Addr().String()
 	}
-	conn, err := grpc.NewClient(e.cfg.DriverAddress, dialOptions(e.cfg.Secret)...)
+	conn, err := grpc.NewClient(e.cfg.DriverAddress, dialOptions(&e.cfg.Auth)...)
 	if err != nil {
 		return fmt.Errorf("driver address %q: %w", e.cfg.DriverAddress, err)
 	}

@@ -20,7 +20,7 @@ func FuzzExecutorMessage(f *testing.F) {
 		b, _ := proto.Marshal(m)
 		f.Add(b)
 	}
-	d, err := NewDriver(DriverConfig{Secret: "x", Logger: quiet()})
+	d, err := NewDriver(DriverConfig{Auth: Auth{Secret: "x"}, Logger: quiet()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -26,7 +26,7 @@ type DriverOptions struct {
 	// Service in a cluster). Empty means the listener's address.
 	AdvertiseAddress string
 	HTTPAddress      string
-	Secret           string
+	Auth             Auth
 	// HeartbeatInterval and HeartbeatTimeout: see DriverConfig.
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
@@ -52,7 +52,7 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	if err != nil {
 		return err
 	}
-	d, err := NewDriver(DriverConfig{Secret: o.Secret, HeartbeatInterval: o.HeartbeatInterval,
+	d, err := NewDriver(DriverConfig{Auth: o.Auth, HeartbeatInterval: o.HeartbeatInterval,
 		HeartbeatTimeout: o.HeartbeatTimeout, Logger: o.Logger, JobYAML: string(manifest)})
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	if advertise == "" {
 		advertise = grpcLis.Addr().String()
 	}
-	fetch := newFetcher(o.Secret)
+	fetch := newFetcher(&d.cfg.Auth)
 	defer fetch.close()
 	// Every stage but inputs, mapWithState and outputs runs on executors.
 	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger,
