@@ -42,6 +42,9 @@ type TaskSpec struct {
 	// Preferred are the addresses holding this partition's inputs: a
 	// runner places the task there when that does not overload them.
 	Preferred []string
+	// Avoid is the address where the previous attempt failed: a retry
+	// should go elsewhere when it can.
+	Avoid string
 }
 
 // InputBatch is one input batch's partition count.
@@ -176,11 +179,15 @@ func stragglers(tasks []int, finished, speculated map[int]bool, started map[int]
 // spent, and returns where its blocks are.
 func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps []*stage, p int, speculative bool) (string, error) {
 	losses := 0
+	avoid := ""
 	for attempt := 1; ; attempt++ {
 		locs := c.depLocations(deps)
 		task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
-			Deps: locs, Committed: c.metrics.lastCommitted(), Speculative: speculative, Preferred: preferred(locs, p)}
+			Deps: locs, Committed: c.metrics.lastCommitted(), Speculative: speculative, Preferred: preferred(locs, p), Avoid: avoid}
 		addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
+		if err != nil {
+			avoid = addr
+		}
 		if err == nil && st.stream.selfDependent {
 			// The executor keeps serving the block (the next batch's task
 			// prefers it); the driver's copy stands in if it is lost.

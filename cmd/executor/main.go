@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	goruntime "runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -33,7 +34,7 @@ func main() {
 	fs.StringVar(&c.Auth.TLS.Cert, "tls-cert", "", "mTLS: this process's certificate")
 	fs.StringVar(&c.Auth.TLS.Key, "tls-key", "", "mTLS: this process's key")
 	fs.IntVar(&c.Cores, "cores", goruntime.GOMAXPROCS(0), "cores to offer")
-	fs.Int64Var(&c.MemoryBytes, "memory-bytes", 1<<30, "bound on the memory for blocks")
+	fs.Int64Var(&c.MemoryBytes, "memory-bytes", 1<<30, "memory bound: the Go soft memory limit, and over it new tasks are refused")
 	fs.DurationVar(&c.DriverLossTimeout, "driver-loss-timeout", 0, "exit after the driver is unreachable this long (default 30s)")
 	if err := cli.BindEnv(fs); err != nil {
 		fmt.Fprintln(os.Stderr, "executor:", err)
@@ -41,6 +42,9 @@ func main() {
 	}
 	_ = fs.Parse(os.Args[1:])
 	c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// The collector works harder as the heap nears the bound; beyond it the
+	// executor refuses tasks (cluster.Executor.admit).
+	debug.SetMemoryLimit(c.MemoryBytes)
 	e, err := cluster.NewExecutor(c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "executor:", err)

@@ -415,8 +415,15 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 	for {
 		d.mu.Lock()
 		avoid := ""
-		if spec.Speculative {
+		switch {
+		case spec.Speculative:
 			avoid = d.runningOn[key]
+		case spec.Avoid != "":
+			for id, s := range d.executors {
+				if s.status.BlockAddress == spec.Avoid {
+					avoid = id
+				}
+			}
 		}
 		s := d.pickLocked(avoid, spec.Preferred)
 		if s != nil && !spec.Speculative {

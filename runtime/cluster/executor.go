@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -31,7 +32,9 @@ type ExecutorConfig struct {
 	// Auth authenticates the executor to the driver and peers to it: a
 	// shared secret, mTLS, or both. Required.
 	Auth Auth
-	// Cores bounds the tasks run at once. MemoryBytes is reported to the driver.
+	// Cores bounds the tasks run at once. MemoryBytes bounds the heap: an
+	// executor over it refuses new tasks, which the driver places elsewhere
+	// (cmd/executor also makes it the Go runtime's soft memory limit).
 	Cores       int
 	MemoryBytes int64
 	// DriverLossTimeout is how long the executor keeps trying to reach a
@@ -116,6 +119,9 @@ func (e *Executor) runTask(ctx context.Context, rt *pb.RunTask, report func(*pb.
 	start := time.Now()
 	res := &pb.TaskResult{TaskId: rt.TaskId, Ok: true}
 	spec, err := fromRunTask(rt)
+	if err == nil {
+		err = e.admit()
+	}
 	if err == nil {
 		e.mu.Lock()
 		worker := e.worker
@@ -257,4 +263,23 @@ func (e *Executor) session(ctx context.Context, client pb.DriverClient, advertis
 			go e.runTask(sctx, k.RunTask, report)
 		}
 	}
+}
+
+// heapBytes reads the bytes of live and not yet collected heap objects.
+func heapBytes() int64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(sample[0].Value.Uint64())
+}
+
+// admit refuses a task while the heap is over the executor's bound: the
+// driver retries it elsewhere rather than this process running out of memory.
+func (e *Executor) admit() error {
+	if used := heapBytes(); used > e.cfg.MemoryBytes {
+		return fmt.Errorf("executor %s is over its memory bound (%d of %d bytes in use)", e.cfg.ID, used, e.cfg.MemoryBytes)
+	}
+	return nil
 }
