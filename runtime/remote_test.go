@@ -230,3 +230,70 @@ func TestWorkersForgetOldBatches(t *testing.T) {
 		}
 	}
 }
+
+// failingRunner fails every task while broken.
+type failingRunner struct {
+	broken atomic.Bool
+	w      *Context
+}
+
+func (r *failingRunner) RunTask(ctx context.Context, spec TaskSpec) (string, error) {
+	if r.broken.Load() {
+		return "w", fmt.Errorf("no executor can run %s now", spec.Stage)
+	}
+	return "w", r.w.RunTask(ctx, spec)
+}
+
+// A failed rerun of lost tasks leaves them marked lost: once executors are
+// back, the next ensure reruns them and the stage is whole again.
+func TestFailedRerunOfLostTasksCanBeRetried(t *testing.T) {
+	r := &failingRunner{}
+	var driver *Context
+	fetch := func(_ context.Context, addr string, id BlockID) ([]byte, error) {
+		if addr == "w" {
+			return r.w.EncodedBlock(id)
+		}
+		return driver.EncodedBlock(id)
+	}
+	h := newHarness(t, Config{Parallelism: 2, TaskRunner: r, BlockAddress: "driver", FetchBlock: fetch})
+	driver = h.c
+	files := []string{filepath.Join(t.TempDir(), "f")}
+	writeAtomically(t, filepath.Dir(files[0]), "f", "a b a\n")
+	ReduceByKey(Map(FlatMap(QueueFilesStream(h.c, files...), splitWords), pairOne), sumInts, 2).Print()
+	w, err := NewContext(Config{BatchInterval: testInterval, Parallelism: 2, Logger: quietLogger(), FetchBlock: fetch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Rebuild(h.c.Describe()); err != nil {
+		t.Fatal(err)
+	}
+	r.w = w
+	runToEnd(t, h, 1)
+
+	// Find a finished remote stage, lose its output, and fail its rerun.
+	var st *stage
+	for _, n := range h.c.nodes {
+		n.info().stageMu.Lock()
+		for _, log := range n.info().stageLog {
+			for _, s := range log {
+				if !s.driverOnly && st == nil {
+					st = s
+				}
+			}
+		}
+		n.info().stageMu.Unlock()
+	}
+	if st == nil {
+		t.Fatal("no remote stage ran")
+	}
+	// (The driver may hold copies of what it read; mark the loss directly.)
+	st.markLost(0)
+	r.broken.Store(true)
+	if err := st.ensure(context.Background(), h.c.sched); err == nil {
+		t.Fatal("rerunning lost tasks with no executor succeeded")
+	}
+	r.broken.Store(false)
+	if err := st.ensure(context.Background(), h.c.sched); err != nil {
+		t.Fatalf("the stage stayed failed after executors came back: %v", err)
+	}
+}
