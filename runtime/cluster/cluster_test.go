@@ -142,6 +142,10 @@ func rawSession(t *testing.T, addr, secret string, msgs ...*pb.ExecutorMessage) 
 	}
 	for _, m := range msgs {
 		if err := stream.Send(m); err != nil {
+			// The server ended the stream; its status comes with Recv.
+			if errors.Is(err, io.EOF) {
+				_, err = stream.Recv()
+			}
 			return stream, err
 		}
 	}
