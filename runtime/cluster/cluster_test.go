@@ -313,3 +313,21 @@ func TestWithoutASecretNothingStarts(t *testing.T) {
 		t.Fatalf("executor: %v", err)
 	}
 }
+
+// An executor with the wrong secret stops at once with the refusal, rather
+// than retrying until its driver-loss timeout.
+func TestExecutorWithTheWrongSecretStops(t *testing.T) {
+	_, addr := startDriver(t, DriverConfig{})
+	_, _, done := startExecutor(t, "intruder", addr, func(c *ExecutorConfig) {
+		c.Auth = Auth{Secret: "wrong"}
+		c.DriverLossTimeout = time.Hour
+	})
+	select {
+	case err := <-done:
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("executor ended with %v, want Unauthenticated", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the executor kept retrying with a wrong secret")
+	}
+}

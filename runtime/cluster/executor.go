@@ -194,9 +194,11 @@ func (e *Executor) session(ctx context.Context, client pb.DriverClient, advertis
 		return false, false, err
 	}
 	hello := &pb.Hello{ExecutorId: e.cfg.ID, BlockAddress: advertise, Cores: int32(e.cfg.Cores), MemoryBytes: e.cfg.MemoryBytes}
-	if err := stream.Send(&pb.ExecutorMessage{Kind: &pb.ExecutorMessage_Hello{Hello: hello}}); err != nil {
+	if err := stream.Send(&pb.ExecutorMessage{Kind: &pb.ExecutorMessage_Hello{Hello: hello}}); err != nil && !errors.Is(err, io.EOF) {
 		return false, false, err
 	}
+	// After a refused hello, Send may report only io.EOF; Recv has the
+	// driver's status.
 	first, err := stream.Recv()
 	if err != nil {
 		code := status.Code(err)
