@@ -191,6 +191,22 @@ func (c *Context) Done() <-chan struct{} {
 	return c.run.done
 }
 
+// StopWhenDone stops the context gracefully when ctx ends, after calling
+// onStop (if not nil): how a process turns Ctrl-C or SIGTERM into "finish
+// the batches already cut". It returns at once.
+func (c *Context) StopWhenDone(ctx context.Context, onStop func()) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			if onStop != nil {
+				onStop()
+			}
+			_ = c.Stop(true)
+		case <-c.Done():
+		}
+	}()
+}
+
 // Stop stops the context. A graceful stop cuts no new batch but finishes and
 // commits every batch already cut; otherwise running batches are abandoned
 // uncommitted. Stop waits until the context has stopped.

@@ -146,14 +146,7 @@ func run(ctx context.Context, job *pipeline.Job, workers int, verbose bool, stdo
 	if err := ssc.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	go func() {
-		select {
-		case <-sigCtx.Done():
-			fmt.Fprintln(stderr, "stopping: finishing the batches already cut")
-			_ = ssc.Stop(true)
-		case <-ssc.Done():
-		}
-	}()
+	ssc.StopWhenDone(sigCtx, func() { fmt.Fprintln(stderr, "stopping: finishing the batches already cut") })
 	if err := ssc.AwaitTermination(); err != nil {
 		return err
 	}

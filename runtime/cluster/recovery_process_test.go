@@ -21,6 +21,19 @@ import (
 	"github.com/tributary-dev/tributary/runtime/pipeline"
 )
 
+// wordCountStreams are the word count steps the kill tests share, from a
+// text source named lines to a keyed stream named counts.
+const wordCountStreams = `
+      - name: words
+        from: lines
+        split: {}
+      - name: pairs
+        from: words
+        keyBy: {key: "record", value: "1"}
+      - name: counts
+        from: pairs
+        reduceByKey: {function: sum}`
+
 // recoveryJob is a bounded word count that writes every batch.
 func recoveryJob(out string) string {
 	return `apiVersion: tributary.dev/v1alpha1
@@ -34,16 +47,7 @@ spec:
     sources:
       - name: lines
         generator: {recordsPerSecond: 4000, count: 24000, recordSize: 60, seed: 7}
-    streams:
-      - name: words
-        from: lines
-        split: {}
-      - name: pairs
-        from: words
-        keyBy: {key: "record", value: "1"}
-      - name: counts
-        from: pairs
-        reduceByKey: {function: sum}
+    streams:` + wordCountStreams + `
       - name: windowed
         from: pairs
         reduceByKeyAndWindow: {function: sum, inverse: {function: subtract}, keep: "value != 0", window: {window: 1s}}
@@ -210,16 +214,7 @@ spec:
     sources:
       - name: lines
         socket: {host: 127.0.0.1, port: ` + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port) + `, stopAtEOF: true}
-    streams:
-      - name: words
-        from: lines
-        split: {}
-      - name: pairs
-        from: words
-        keyBy: {key: "record", value: "1"}
-      - name: counts
-        from: pairs
-        reduceByKey: {function: sum}
+    streams:` + wordCountStreams + `
     outputs:
       - from: counts
         files: {path: ` + out + `}

@@ -99,14 +99,7 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 		return err
 	}
 	hs.SetReady(true)
-	go func() {
-		select {
-		case <-ctx.Done():
-			o.Logger.Info("stopping: finishing the batches already cut")
-			_ = ssc.Stop(true)
-		case <-ssc.Done():
-		}
-	}()
+	ssc.StopWhenDone(ctx, func() { o.Logger.Info("stopping: finishing the batches already cut") })
 	return ssc.AwaitTermination()
 }
 

@@ -77,7 +77,7 @@ func (c *compiler) stream(i int, s *v1alpha1.Stream) *step {
 		st.keyed = true
 		st.build = func(g *graph) error {
 			p := g.streams[s.From]
-			make := func(v *vars, record any) pair {
+			toPair := func(v *vars, record any) pair {
 				p := pair{Key: key.eval(v), Value: record}
 				if value != nil {
 					p.Value = value.eval(v)
@@ -86,10 +86,10 @@ func (c *compiler) stream(i int, s *v1alpha1.Stream) *step {
 			}
 			if in.keyed {
 				g.putKeyed(name, runtime.Map(p.keyed, fn(g, name, "keyBy", func(r pair) pair {
-					return make(bindPair(r), map[string]any{"key": r.Key, "value": r.Value})
+					return toPair(bindPair(r), map[string]any{"key": r.Key, "value": r.Value})
 				})))
 			} else {
-				g.putKeyed(name, runtime.Map(p.plain, fn(g, name, "keyBy", func(r any) pair { return make(bindPlain(r), r) })))
+				g.putKeyed(name, runtime.Map(p.plain, fn(g, name, "keyBy", func(r any) pair { return toPair(bindPlain(r), r) })))
 			}
 			return nil
 		}
