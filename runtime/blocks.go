@@ -58,12 +58,16 @@ type blockStore struct {
 	// self-dependent stages), decoded when first read.
 	raw       map[BlockID][]byte
 	locations map[taskLocation]string
+	// backups are second copies of blocks written elsewhere (received
+	// input, replicated to another executor): a backup stands in when the
+	// primary's process is lost.
+	backups map[taskLocation]string
 	// fetch reads a block from the process at an address (cluster mode).
 	fetch func(ctx context.Context, address string, id BlockID) ([]byte, error)
 }
 
-func newBlockStore() *blockStore {
-	return &blockStore{blocks: map[BlockID]storedBlock{}, locations: map[taskLocation]string{}}
+func newBlockStore(fetch func(ctx context.Context, address string, id BlockID) ([]byte, error)) *blockStore {
+	return &blockStore{blocks: map[BlockID]storedBlock{}, locations: map[taskLocation]string{}, backups: map[taskLocation]string{}, fetch: fetch}
 }
 
 func putBlock[T any](s *blockStore, id BlockID, records []T) {
@@ -149,16 +153,35 @@ func (s *blockStore) holdsTask(stage StageKey, task, buckets int) bool {
 	return true
 }
 
-// dropLocationsAt forgets every block held at address and returns which.
+// setBackup records where a second copy of a task's blocks is.
+func (s *blockStore) setBackup(stage StageKey, task int, address string) {
+	s.mu.Lock()
+	s.backups[taskLocation{stage, task}] = address
+	s.mu.Unlock()
+}
+
+// dropLocationsAt forgets every block held at address and returns those
+// left with no copy elsewhere; a backup copy becomes the primary one.
 func (s *blockStore) dropLocationsAt(address string) []taskLocation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lost []taskLocation
-	for loc, a := range s.locations {
+	for loc, a := range s.backups {
 		if a == address {
-			lost = append(lost, loc)
-			delete(s.locations, loc)
+			delete(s.backups, loc)
 		}
+	}
+	for loc, a := range s.locations {
+		if a != address {
+			continue
+		}
+		if b, ok := s.backups[loc]; ok {
+			s.locations[loc] = b
+			delete(s.backups, loc)
+			continue
+		}
+		lost = append(lost, loc)
+		delete(s.locations, loc)
 	}
 	return lost
 }
@@ -201,6 +224,7 @@ func (s *blockStore) dropStage(stage StageKey, tasks, buckets int) {
 	defer s.mu.Unlock()
 	for task := 0; task < tasks; task++ {
 		delete(s.locations, taskLocation{stage, task})
+		delete(s.backups, taskLocation{stage, task})
 		for b := 0; b < max(buckets, 1); b++ {
 			id := BlockID{Stage: stage, Task: task, Bucket: b}
 			delete(s.blocks, id)

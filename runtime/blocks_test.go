@@ -30,3 +30,33 @@ func TestForgottenBatchesDropTheirBlocks(t *testing.T) {
 		t.Fatalf("%d blocks after 40 batches, %d after 10: blocks of forgotten batches are kept", long, short)
 	}
 }
+
+// A block with a backup copy survives the loss of its primary's process:
+// the backup becomes the primary. One without is reported lost, and losing
+// the backup's process leaves the primary alone.
+func TestLostBlocksFallBackToTheirBackup(t *testing.T) {
+	s := newBlockStore(nil)
+	k := StageKey{Node: 1, Time: 100}
+	s.setLocation(k, 0, "a")
+	s.setBackup(k, 0, "b")
+	s.setLocation(k, 1, "a")
+	s.setLocation(k, 2, "c")
+	s.setBackup(k, 2, "b")
+
+	lost := s.dropLocationsAt("a")
+	if len(lost) != 1 || lost[0] != (taskLocation{k, 1}) {
+		t.Fatalf("lost %v, want task 1 alone", lost)
+	}
+	if addr, ok := s.location(k, 0); !ok || addr != "b" {
+		t.Fatalf("task 0 is at %q, want its backup b", addr)
+	}
+	if lost := s.dropLocationsAt("b"); len(lost) != 1 || lost[0] != (taskLocation{k, 0}) {
+		t.Fatalf("losing b lost %v, want task 0: its backup was promoted and had no copy left", lost)
+	}
+	if addr, ok := s.location(k, 2); !ok || addr != "c" {
+		t.Fatalf("task 2 is at %q, want c: losing its backup must not move it", addr)
+	}
+	if lost := s.dropLocationsAt("c"); len(lost) != 1 {
+		t.Fatalf("losing c lost %v: task 2's backup on b was already gone", lost)
+	}
+}

@@ -45,6 +45,8 @@ type Config struct {
 	BlockAddress string
 	// FetchBlock reads a block from the process at an address (cluster mode).
 	FetchBlock func(ctx context.Context, address string, id BlockID) ([]byte, error)
+	// Receivers, in the driver of a cluster, runs receivers on executors.
+	Receivers ReceiverScheduler
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -125,7 +127,7 @@ func NewContext(cfg Config) (*Context, error) {
 		log:      cfg.Logger,
 		names:    map[string]*nodeInfo{},
 		metrics:  newMetricsStore(cfg.MetricsRetained),
-		blocks:   &blockStore{blocks: map[BlockID]storedBlock{}, locations: map[taskLocation]string{}, fetch: cfg.FetchBlock},
+		blocks:   newBlockStore(cfg.FetchBlock),
 	}, nil
 }
 

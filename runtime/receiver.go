@@ -63,6 +63,10 @@ type receiverSource[T any] struct {
 	parallelism  int
 	log          *slog.Logger
 	restartDelay time.Duration
+	// onBlock, when set, takes each block a receiver stores instead of the
+	// source keeping it: an executor hosting the receiver stores and
+	// replicates it before StoreBlock returns.
+	onBlock func(ctx context.Context, records []T) error
 
 	mu        sync.Mutex
 	receiver  Receiver[T]
@@ -143,6 +147,17 @@ func (s *receiverSource[T]) Plan(context.Context, Time) (Input[T], error) {
 	return memoryInput[T](blocks), nil
 }
 
+// takeBuffered returns the records stored one by one since the last call,
+// and whether the receiver has finished: an executor hosting the receiver
+// turns them into a block at every block interval and at every batch.
+func (s *receiverSource[T]) takeBuffered() ([]T, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf := s.buffer
+	s.buffer = nil
+	return buf, s.finished
+}
+
 func (s *receiverSource[T]) Exhausted() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,6 +196,14 @@ func (st *receiverStore[T]) StoreBlock(ctx context.Context, records []T) error {
 	defer s.mu.Unlock()
 	if st.gen != s.gen {
 		return errors.New("receiver was stopped; the block was not stored")
+	}
+	if s.onBlock != nil && len(records) > 0 {
+		// Not under the lock: storing may wait for a replica on another
+		// executor, and the receiver's Store calls must not wait for that.
+		s.mu.Unlock()
+		err := s.onBlock(ctx, append([]T(nil), records...))
+		s.mu.Lock()
+		return err
 	}
 	if len(records) > 0 {
 		s.blocks = append(s.blocks, append([]T(nil), records...))

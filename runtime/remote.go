@@ -253,6 +253,9 @@ type worker struct {
 	// count of earlier batches a task reads: the worker reads them as
 	// blocks instead of recomputing every batch back to the first.
 	earlier map[nodeTime]earlierBatch
+	// received counts the partitions of the input batches that receivers
+	// on this executor, or their replicas, stored here.
+	received map[nodeTime]int
 }
 
 type nodeTime struct {
@@ -353,17 +356,12 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 // forgetWorkerState drops what the driver told about batches that no
 // stream remembers any more, so a long-running executor does not grow.
 func (c *Context) forgetWorkerState(committed Time) {
+	c.ForgetReceived(committed)
 	w := &c.work
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	horizon := func(node int) Time {
-		if node < 1 || node > len(c.nodes) {
-			return committed + 1
-		}
-		return committed.Add(-c.nodes[node-1].info().remember) + 1
-	}
 	for node, times := range w.inputs {
-		h := horizon(node)
+		h := c.forgetHorizon(node, committed)
 		for t := range times {
 			if t < h {
 				delete(times, t)
@@ -371,7 +369,7 @@ func (c *Context) forgetWorkerState(committed Time) {
 		}
 	}
 	for k := range w.earlier {
-		if k.time < horizon(k.node) {
+		if k.time < c.forgetHorizon(k.node, committed) {
 			delete(w.earlier, k)
 		}
 	}

@@ -114,9 +114,16 @@ func SourceStream[T any](c *Context, newSource Fn[func() (Source[T], error)]) St
 	})
 }
 
-func (s *inputStream[T]) open(ctx context.Context) error { return s.src.Open(ctx) }
-func (s *inputStream[T]) exhausted() bool                { return s.src.Exhausted() }
-func (s *inputStream[T]) close() error                   { return s.src.Close() }
+func (s *inputStream[T]) open(ctx context.Context) error {
+	if _, ok := s.src.(*receiverSource[T]); ok && s.ctx.cfg.Receivers != nil {
+		// The driver of a cluster: the receiver runs on an executor.
+		s.src = &hostedSource[T]{node: s.id, name: s.name, scheduler: s.ctx.cfg.Receivers,
+			committed: s.ctx.metrics.lastCommitted, fetch: s.ctx.cfg.FetchBlock}
+	}
+	return s.src.Open(ctx)
+}
+func (s *inputStream[T]) exhausted() bool { return s.src.Exhausted() }
+func (s *inputStream[T]) close() error    { return s.src.Close() }
 
 func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
 	in, err := s.src.Plan(ctx, t)
@@ -155,6 +162,10 @@ func (s *inputStream[T]) compute(t Time) (*dataset[T], error) {
 		st.driverOnly = true
 		st.markDone()
 		return blockDataset[T](&s.nodeInfo, t, st, parts), nil
+	}
+	if ri, ok := in.(receivedInput[T]); ok {
+		st := s.placeReceivedInput(t, ri.cut)
+		return blockDataset[T](&s.nodeInfo, t, st, ri.cut.Partitions), nil
 	}
 	if mi, ok := in.(MemoryInput[T]); ok {
 		st := newStage(&s.nodeInfo, t, "input", nil, mi.Partitions(), nil)

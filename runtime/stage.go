@@ -146,6 +146,17 @@ func (st *stage) markDone() {
 	}
 }
 
+// markPlaced records a stage whose output another process already holds
+// (received input). Unlike markDone it keeps run, which a lost task reruns.
+func (st *stage) markPlaced() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.state != 2 {
+		st.state = 2
+		close(st.done)
+	}
+}
+
 // ensureAll runs independent stages concurrently and returns the first error.
 func ensureAll(ctx context.Context, s *scheduler, stages []*stage) error {
 	switch len(stages) {

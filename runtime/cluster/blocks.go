@@ -120,6 +120,41 @@ func (f *fetcher) fetch(ctx context.Context, addr string, id runtime.BlockID) ([
 	}
 }
 
+// replicate pushes blocks to the executor at addr in one Replicate stream,
+// which it applies whole or not at all.
+func (f *fetcher) replicate(ctx context.Context, addr string, hdr *pb.ReplicaHeader, blocks [][]byte) error {
+	c, err := f.conn(addr)
+	if err != nil {
+		return err
+	}
+	stream, err := pb.NewExecutorClient(c).Replicate(ctx)
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(&pb.ReplicaChunk{Header: hdr}); err != nil {
+		return sendError(stream, err)
+	}
+	for i, data := range blocks {
+		for off := 0; off == 0 || off < len(data); off += blockChunkBytes {
+			end := min(off+blockChunkBytes, len(data))
+			if err := stream.Send(&pb.ReplicaChunk{Block: int32(i), Data: data[off:end]}); err != nil {
+				return sendError(stream, err)
+			}
+		}
+	}
+	_, err = stream.CloseAndRecv()
+	return err
+}
+
+// sendError explains a failed Send: the server's status, when it refused
+// the stream, says more than the io.EOF that Send reports.
+func sendError(stream pb.Executor_ReplicateClient, err error) error {
+	if _, rerr := stream.CloseAndRecv(); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
 func (f *fetcher) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

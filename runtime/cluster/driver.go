@@ -104,6 +104,7 @@ type Driver struct {
 	taskSeq   atomic.Int64
 	next      int               // round-robin cursor over executors
 	runningOn map[string]string // stage key and partition -> executor running it
+	receivers map[int]*placement
 }
 
 // session is one executor's open Session stream.
@@ -111,11 +112,16 @@ type session struct {
 	status  ExecutorStatus
 	cancel  context.CancelCauseFunc
 	send    chan *pb.DriverMessage
-	pending map[string]chan taskOutcome // task ID -> result; guarded by Driver.mu
+	done    <-chan struct{}             // closed when the session ends
+	pending map[string]chan taskOutcome // request ID -> result; guarded by Driver.mu
 	running int                         // guarded by Driver.mu
 }
 
-type taskOutcome struct{ err error }
+// taskOutcome answers a request on a session: a task, or a receiver's cut.
+type taskOutcome struct {
+	err error
+	cut *pb.ReceiverCut
+}
 
 // NewDriver returns a driver that serves executors once Serve is called.
 func NewDriver(cfg DriverConfig) (*Driver, error) {
@@ -124,7 +130,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{cfg: cfg, log: cfg.Logger, executors: map[string]*session{}, stop: make(chan struct{}),
-		joined: make(chan struct{}), blocks: &blockServer{}, runningOn: map[string]string{}}
+		joined: make(chan struct{}), blocks: &blockServer{}, runningOn: map[string]string{}, receivers: map[int]*placement{}}
 	d.srv = grpc.NewServer(serverOptions(&d.cfg.Auth)...)
 	pb.RegisterDriverServer(d.srv, d)
 	// The driver serves blocks too: input batches and driver-only stages.
@@ -206,7 +212,7 @@ func (d *Driver) Session(stream pb.Driver_SessionServer) error {
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	now := time.Now()
-	s := &session{cancel: cancel, send: make(chan *pb.DriverMessage, 64), pending: map[string]chan taskOutcome{}, status: ExecutorStatus{
+	s := &session{cancel: cancel, done: ctx.Done(), send: make(chan *pb.DriverMessage, 64), pending: map[string]chan taskOutcome{}, status: ExecutorStatus{
 		ID: hello.ExecutorId, BlockAddress: hello.BlockAddress, Cores: hello.Cores, MemoryBytes: hello.MemoryBytes,
 		State: ExecutorAlive, RegisteredAt: now, LastHeartbeat: now,
 	}}
@@ -224,6 +230,9 @@ func (d *Driver) Session(stream pb.Driver_SessionServer) error {
 	d.executors[hello.ExecutorId] = s
 	close(d.joined)
 	d.joined = make(chan struct{})
+	// A receiver without a host or a backup gets one. The assignment is
+	// queued behind the welcome, which this goroutine sends first.
+	d.postAll(d.placeReceiversLocked())
 	d.mu.Unlock()
 	d.log.Info("executor registered", "executor", hello.ExecutorId, "blockAddress", hello.BlockAddress, "cores", hello.Cores)
 
@@ -297,6 +306,26 @@ func (d *Driver) handle(s *session, m *pb.ExecutorMessage) error {
 		return nil
 	case *pb.ExecutorMessage_Hello:
 		return errors.New("hello sent twice on one session")
+	case *pb.ExecutorMessage_ReceiverCut:
+		r := k.ReceiverCut
+		d.mu.Lock()
+		ch, ok := s.pending[r.RequestId]
+		delete(s.pending, r.RequestId)
+		d.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		out := taskOutcome{cut: r}
+		switch {
+		case r.NotHosting:
+			out.err = errNotHosting
+		case !r.Ok:
+			out.err = fmt.Errorf("executor %s: %s", s.status.ID, r.Error)
+		case r.Partitions < 0:
+			out.err = fmt.Errorf("executor %s: a cut with %d partitions", s.status.ID, r.Partitions)
+		}
+		ch <- out
+		return nil
 	case *pb.ExecutorMessage_TaskResult:
 		r := k.TaskResult
 		d.mu.Lock()
@@ -347,6 +376,7 @@ func (d *Driver) lose(s *session, reason string) {
 	if len(d.lost) > d.cfg.KeepLost {
 		d.lost = d.lost[:d.cfg.KeepLost]
 	}
+	d.postAll(d.placeReceiversLocked())
 	listeners := append([]func(ExecutorStatus){}, d.onLost...)
 	d.mu.Unlock()
 	s.cancel(errors.New(reason))

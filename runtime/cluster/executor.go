@@ -56,6 +56,7 @@ type Executor struct {
 	blocks  *blockServer
 	fetcher *fetcher
 	slots   chan struct{} // one per core: bounds concurrent tasks
+	hosting *hosting
 
 	mu     sync.Mutex
 	epoch  string
@@ -84,8 +85,9 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	}
 	e := &Executor{cfg: cfg, log: cfg.Logger.With("executor", cfg.ID), blocks: &blockServer{},
 		fetcher: newFetcher(&cfg.Auth), slots: make(chan struct{}, cfg.Cores)}
+	e.hosting = newHosting(e.log, e.receiverWorker, e.fetcher.replicate)
 	e.server = grpc.NewServer(serverOptions(&e.cfg.Auth)...)
-	pb.RegisterExecutorServer(e.server, e.blocks)
+	pb.RegisterExecutorServer(e.server, &executorService{blockServer: e.blocks, hosting: e.hosting})
 	return e, nil
 }
 
@@ -112,6 +114,16 @@ func (e *Executor) adopt(w *pb.Welcome) error {
 	e.worker, e.epoch = worker, w.DriverEpoch
 	e.blocks.setSource(worker.EncodedBlock)
 	return nil
+}
+
+// receiverWorker returns the worker context, once the driver's job is built.
+func (e *Executor) receiverWorker() receiverWorker {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.worker == nil {
+		return nil
+	}
+	return e.worker
 }
 
 // runTask runs a task on the worker context and reports its result.
@@ -189,6 +201,8 @@ func (e *Executor) Run(ctx context.Context, lis net.Listener) error {
 func (e *Executor) session(ctx context.Context, client pb.DriverClient, advertise string) (connected, done bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The driver places this session's receivers elsewhere once it ends.
+	defer e.hosting.reset()
 	stream, err := client.Session(sctx)
 	if err != nil {
 		return false, false, err
@@ -263,6 +277,15 @@ func (e *Executor) session(ctx context.Context, client pb.DriverClient, advertis
 			return true, true, nil
 		case *pb.DriverMessage_RunTask:
 			go e.runTask(sctx, k.RunTask, report)
+		case *pb.DriverMessage_AssignReceiver:
+			e.hosting.assign(sctx, k.AssignReceiver)
+		case *pb.DriverMessage_StopReceiver:
+			e.hosting.stopReceiver(int(k.StopReceiver.Node))
+		case *pb.DriverMessage_CutReceiver:
+			go func() {
+				cut := e.hosting.cutReceiver(sctx, k.CutReceiver)
+				post(&pb.ExecutorMessage{Kind: &pb.ExecutorMessage_ReceiverCut{ReceiverCut: cut}})
+			}()
 		}
 	}
 }

@@ -22,8 +22,11 @@ type Status struct {
 	CompletedBatches   int64            `json:"completedBatches"`
 	TotalRecords       int64            `json:"totalRecords"`
 	Executors          []ExecutorStatus `json:"executors"`
-	// Sources are the job's inputs; receivers among them run in the driver.
+	// Sources are the job's inputs.
 	Sources []runtime.SourceStatus `json:"sources"`
+	// Receivers are the receiver-based inputs and the executors that run
+	// them and hold their replicas.
+	Receivers []ReceiverStatus `json:"receivers"`
 	// Batches are the most recent batches' metrics, oldest first.
 	Batches []runtime.BatchInfo `json:"batches"`
 }
@@ -82,7 +85,7 @@ func (s *HTTPServer) Status() Status {
 		Job: s.job, Execution: "executors",
 		LastCompletedBatch: m.LastCompleted, PendingBatches: m.PendingBatches,
 		CompletedBatches: m.CompletedBatches, TotalRecords: m.TotalRecords,
-		Executors: s.driver.Executors(), Sources: s.ctx.Sources(), Batches: batches,
+		Executors: s.driver.Executors(), Sources: s.ctx.Sources(), Receivers: s.driver.Receivers(), Batches: batches,
 	}
 }
 

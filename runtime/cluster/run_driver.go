@@ -67,9 +67,10 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	}
 	fetch := newFetcher(&d.cfg.Auth)
 	defer fetch.close()
-	// Every stage but inputs, mapWithState and outputs runs on executors.
+	// Every stage but inputs, mapWithState and outputs runs on executors,
+	// and so do receivers.
 	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger,
-		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch})
+		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch, Receivers: d})
 	if err != nil {
 		grpcLis.Close()
 		return err

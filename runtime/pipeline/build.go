@@ -27,6 +27,7 @@ type Options struct {
 	TaskRunner   runtime.TaskRunner
 	BlockAddress string
 	FetchBlock   func(ctx context.Context, address string, id runtime.BlockID) ([]byte, error)
+	Receivers    runtime.ReceiverScheduler
 }
 
 // Build creates a streaming context running the job. Each call builds a new,
@@ -57,6 +58,7 @@ func (j *Job) Build(opts Options) (*runtime.Context, error) {
 		TaskRunner:    opts.TaskRunner,
 		BlockAddress:  opts.BlockAddress,
 		FetchBlock:    opts.FetchBlock,
+		Receivers:     opts.Receivers,
 	})
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ type ExecutorMessage struct {
 	//	*ExecutorMessage_Hello
 	//	*ExecutorMessage_Heartbeat
 	//	*ExecutorMessage_TaskResult
+	//	*ExecutorMessage_ReceiverCut
 	Kind          isExecutorMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -102,6 +103,15 @@ func (x *ExecutorMessage) GetTaskResult() *TaskResult {
 	return nil
 }
 
+func (x *ExecutorMessage) GetReceiverCut() *ReceiverCut {
+	if x != nil {
+		if x, ok := x.Kind.(*ExecutorMessage_ReceiverCut); ok {
+			return x.ReceiverCut
+		}
+	}
+	return nil
+}
+
 type isExecutorMessage_Kind interface {
 	isExecutorMessage_Kind()
 }
@@ -118,11 +128,17 @@ type ExecutorMessage_TaskResult struct {
 	TaskResult *TaskResult `protobuf:"bytes,3,opt,name=task_result,json=taskResult,proto3,oneof"`
 }
 
+type ExecutorMessage_ReceiverCut struct {
+	ReceiverCut *ReceiverCut `protobuf:"bytes,4,opt,name=receiver_cut,json=receiverCut,proto3,oneof"`
+}
+
 func (*ExecutorMessage_Hello) isExecutorMessage_Kind() {}
 
 func (*ExecutorMessage_Heartbeat) isExecutorMessage_Kind() {}
 
 func (*ExecutorMessage_TaskResult) isExecutorMessage_Kind() {}
+
+func (*ExecutorMessage_ReceiverCut) isExecutorMessage_Kind() {}
 
 type DriverMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -131,6 +147,9 @@ type DriverMessage struct {
 	//	*DriverMessage_Welcome
 	//	*DriverMessage_RunTask
 	//	*DriverMessage_Shutdown
+	//	*DriverMessage_AssignReceiver
+	//	*DriverMessage_CutReceiver
+	//	*DriverMessage_StopReceiver
 	Kind          isDriverMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -200,6 +219,33 @@ func (x *DriverMessage) GetShutdown() *Shutdown {
 	return nil
 }
 
+func (x *DriverMessage) GetAssignReceiver() *AssignReceiver {
+	if x != nil {
+		if x, ok := x.Kind.(*DriverMessage_AssignReceiver); ok {
+			return x.AssignReceiver
+		}
+	}
+	return nil
+}
+
+func (x *DriverMessage) GetCutReceiver() *CutReceiver {
+	if x != nil {
+		if x, ok := x.Kind.(*DriverMessage_CutReceiver); ok {
+			return x.CutReceiver
+		}
+	}
+	return nil
+}
+
+func (x *DriverMessage) GetStopReceiver() *StopReceiver {
+	if x != nil {
+		if x, ok := x.Kind.(*DriverMessage_StopReceiver); ok {
+			return x.StopReceiver
+		}
+	}
+	return nil
+}
+
 type isDriverMessage_Kind interface {
 	isDriverMessage_Kind()
 }
@@ -216,11 +262,29 @@ type DriverMessage_Shutdown struct {
 	Shutdown *Shutdown `protobuf:"bytes,3,opt,name=shutdown,proto3,oneof"`
 }
 
+type DriverMessage_AssignReceiver struct {
+	AssignReceiver *AssignReceiver `protobuf:"bytes,4,opt,name=assign_receiver,json=assignReceiver,proto3,oneof"`
+}
+
+type DriverMessage_CutReceiver struct {
+	CutReceiver *CutReceiver `protobuf:"bytes,5,opt,name=cut_receiver,json=cutReceiver,proto3,oneof"`
+}
+
+type DriverMessage_StopReceiver struct {
+	StopReceiver *StopReceiver `protobuf:"bytes,6,opt,name=stop_receiver,json=stopReceiver,proto3,oneof"`
+}
+
 func (*DriverMessage_Welcome) isDriverMessage_Kind() {}
 
 func (*DriverMessage_RunTask) isDriverMessage_Kind() {}
 
 func (*DriverMessage_Shutdown) isDriverMessage_Kind() {}
+
+func (*DriverMessage_AssignReceiver) isDriverMessage_Kind() {}
+
+func (*DriverMessage_CutReceiver) isDriverMessage_Kind() {}
+
+func (*DriverMessage_StopReceiver) isDriverMessage_Kind() {}
 
 // Hello registers an executor.
 type Hello struct {
@@ -907,21 +971,512 @@ func (x *BlockChunk) GetLast() bool {
 	return false
 }
 
+// AssignReceiver makes the executor run the receiver of an input node, and
+// names the executor its received blocks are replicated to. Sent again when
+// the backup changes. An executor that holds replicas of the node's blocks
+// (it was the backup) adopts them.
+type AssignReceiver struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  int32                  `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	// backup_address is the backup's block address; empty when no other
+	// executor is alive.
+	BackupAddress string `protobuf:"bytes,2,opt,name=backup_address,json=backupAddress,proto3" json:"backup_address,omitempty"`
+	Version       int64  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignReceiver) Reset() {
+	*x = AssignReceiver{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignReceiver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignReceiver) ProtoMessage() {}
+
+func (x *AssignReceiver) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignReceiver.ProtoReflect.Descriptor instead.
+func (*AssignReceiver) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AssignReceiver) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *AssignReceiver) GetBackupAddress() string {
+	if x != nil {
+		return x.BackupAddress
+	}
+	return ""
+}
+
+func (x *AssignReceiver) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// CutReceiver asks the executor running a node's receiver for the batch at
+// batch_time_ms: it stores what was received as the batch's input blocks,
+// replicates them and answers with a ReceiverCut. Asking again for the same
+// batch gives the same answer.
+type CutReceiver struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestId   string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Node        int32                  `protobuf:"varint,2,opt,name=node,proto3" json:"node,omitempty"`
+	BatchTimeMs int64                  `protobuf:"varint,3,opt,name=batch_time_ms,json=batchTimeMs,proto3" json:"batch_time_ms,omitempty"`
+	// committed_ms is the newest committed batch: older input can be dropped.
+	CommittedMs   int64 `protobuf:"varint,4,opt,name=committed_ms,json=committedMs,proto3" json:"committed_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CutReceiver) Reset() {
+	*x = CutReceiver{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CutReceiver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CutReceiver) ProtoMessage() {}
+
+func (x *CutReceiver) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CutReceiver.ProtoReflect.Descriptor instead.
+func (*CutReceiver) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CutReceiver) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CutReceiver) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *CutReceiver) GetBatchTimeMs() int64 {
+	if x != nil {
+		return x.BatchTimeMs
+	}
+	return 0
+}
+
+func (x *CutReceiver) GetCommittedMs() int64 {
+	if x != nil {
+		return x.CommittedMs
+	}
+	return 0
+}
+
+type ReceiverCut struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RequestId  string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Ok         bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error      string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Partitions int32                  `protobuf:"varint,4,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// exhausted: the receiver finished (a bounded input) and this batch holds
+	// the last of it.
+	Exhausted bool `protobuf:"varint,5,opt,name=exhausted,proto3" json:"exhausted,omitempty"`
+	// backup_address holds a replica of every block of the batch; empty when
+	// there is none.
+	BackupAddress string `protobuf:"bytes,6,opt,name=backup_address,json=backupAddress,proto3" json:"backup_address,omitempty"`
+	// not_hosting: the executor does not run this receiver (yet); ask again.
+	NotHosting    bool `protobuf:"varint,7,opt,name=not_hosting,json=notHosting,proto3" json:"not_hosting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiverCut) Reset() {
+	*x = ReceiverCut{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiverCut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiverCut) ProtoMessage() {}
+
+func (x *ReceiverCut) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiverCut.ProtoReflect.Descriptor instead.
+func (*ReceiverCut) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReceiverCut) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ReceiverCut) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *ReceiverCut) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReceiverCut) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *ReceiverCut) GetExhausted() bool {
+	if x != nil {
+		return x.Exhausted
+	}
+	return false
+}
+
+func (x *ReceiverCut) GetBackupAddress() string {
+	if x != nil {
+		return x.BackupAddress
+	}
+	return ""
+}
+
+func (x *ReceiverCut) GetNotHosting() bool {
+	if x != nil {
+		return x.NotHosting
+	}
+	return false
+}
+
+type StopReceiver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          int32                  `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopReceiver) Reset() {
+	*x = StopReceiver{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopReceiver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopReceiver) ProtoMessage() {}
+
+func (x *StopReceiver) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopReceiver.ProtoReflect.Descriptor instead.
+func (*StopReceiver) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *StopReceiver) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+// ReplicaChunk: the first chunk of a Replicate stream carries the header
+// and nothing else; then come the blocks' bytes in order, each block in one
+// or more contiguous chunks.
+type ReplicaChunk struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Header *ReplicaHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// block indexes the header's blocks.
+	Block         int32  `protobuf:"varint,2,opt,name=block,proto3" json:"block,omitempty"`
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaChunk) Reset() {
+	*x = ReplicaChunk{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaChunk) ProtoMessage() {}
+
+func (x *ReplicaChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaChunk.ProtoReflect.Descriptor instead.
+func (*ReplicaChunk) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReplicaChunk) GetHeader() *ReplicaHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *ReplicaChunk) GetBlock() int32 {
+	if x != nil {
+		return x.Block
+	}
+	return 0
+}
+
+func (x *ReplicaChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ReplicaHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  int32                  `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
+	// reset drops every pending block the backup holds for the node first: a
+	// new receiver executor or a new backup starts over.
+	Reset_ bool `protobuf:"varint,2,opt,name=reset,proto3" json:"reset,omitempty"`
+	// pending_seqs number the blocks that follow, stored as pending blocks
+	// (received, not yet in a batch). Used when seal is false.
+	PendingSeqs []int64 `protobuf:"varint,3,rep,packed,name=pending_seqs,json=pendingSeqs,proto3" json:"pending_seqs,omitempty"`
+	// seal cuts the batch at batch_time_ms: the pending blocks sealed_seqs,
+	// in order, then the blocks that follow, become its partitions.
+	Seal        bool    `protobuf:"varint,4,opt,name=seal,proto3" json:"seal,omitempty"`
+	BatchTimeMs int64   `protobuf:"varint,5,opt,name=batch_time_ms,json=batchTimeMs,proto3" json:"batch_time_ms,omitempty"`
+	SealedSeqs  []int64 `protobuf:"varint,6,rep,packed,name=sealed_seqs,json=sealedSeqs,proto3" json:"sealed_seqs,omitempty"`
+	Exhausted   bool    `protobuf:"varint,7,opt,name=exhausted,proto3" json:"exhausted,omitempty"`
+	// blocks is the number of blocks that follow.
+	Blocks        int32 `protobuf:"varint,8,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaHeader) Reset() {
+	*x = ReplicaHeader{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaHeader) ProtoMessage() {}
+
+func (x *ReplicaHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaHeader.ProtoReflect.Descriptor instead.
+func (*ReplicaHeader) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReplicaHeader) GetNode() int32 {
+	if x != nil {
+		return x.Node
+	}
+	return 0
+}
+
+func (x *ReplicaHeader) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
+func (x *ReplicaHeader) GetPendingSeqs() []int64 {
+	if x != nil {
+		return x.PendingSeqs
+	}
+	return nil
+}
+
+func (x *ReplicaHeader) GetSeal() bool {
+	if x != nil {
+		return x.Seal
+	}
+	return false
+}
+
+func (x *ReplicaHeader) GetBatchTimeMs() int64 {
+	if x != nil {
+		return x.BatchTimeMs
+	}
+	return 0
+}
+
+func (x *ReplicaHeader) GetSealedSeqs() []int64 {
+	if x != nil {
+		return x.SealedSeqs
+	}
+	return nil
+}
+
+func (x *ReplicaHeader) GetExhausted() bool {
+	if x != nil {
+		return x.Exhausted
+	}
+	return false
+}
+
+func (x *ReplicaHeader) GetBlocks() int32 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
+type ReplicateReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicateReply) Reset() {
+	*x = ReplicateReply{}
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicateReply) ProtoMessage() {}
+
+func (x *ReplicateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_cluster_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicateReply.ProtoReflect.Descriptor instead.
+func (*ReplicateReply) Descriptor() ([]byte, []int) {
+	return file_tributary_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
 var File_tributary_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\"tributary/cluster/v1/cluster.proto\x12\x14tributary.cluster.v1\"\xd4\x01\n" +
+	"\"tributary/cluster/v1/cluster.proto\x12\x14tributary.cluster.v1\"\x9c\x02\n" +
 	"\x0fExecutorMessage\x123\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1b.tributary.cluster.v1.HelloH\x00R\x05hello\x12?\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1f.tributary.cluster.v1.HeartbeatH\x00R\theartbeat\x12C\n" +
 	"\vtask_result\x18\x03 \x01(\v2 .tributary.cluster.v1.TaskResultH\x00R\n" +
-	"taskResultB\x06\n" +
-	"\x04kind\"\xcc\x01\n" +
+	"taskResult\x12F\n" +
+	"\freceiver_cut\x18\x04 \x01(\v2!.tributary.cluster.v1.ReceiverCutH\x00R\vreceiverCutB\x06\n" +
+	"\x04kind\"\xb0\x03\n" +
 	"\rDriverMessage\x129\n" +
 	"\awelcome\x18\x01 \x01(\v2\x1d.tributary.cluster.v1.WelcomeH\x00R\awelcome\x12:\n" +
 	"\brun_task\x18\x02 \x01(\v2\x1d.tributary.cluster.v1.RunTaskH\x00R\arunTask\x12<\n" +
-	"\bshutdown\x18\x03 \x01(\v2\x1e.tributary.cluster.v1.ShutdownH\x00R\bshutdownB\x06\n" +
+	"\bshutdown\x18\x03 \x01(\v2\x1e.tributary.cluster.v1.ShutdownH\x00R\bshutdown\x12O\n" +
+	"\x0fassign_receiver\x18\x04 \x01(\v2$.tributary.cluster.v1.AssignReceiverH\x00R\x0eassignReceiver\x12F\n" +
+	"\fcut_receiver\x18\x05 \x01(\v2!.tributary.cluster.v1.CutReceiverH\x00R\vcutReceiver\x12I\n" +
+	"\rstop_receiver\x18\x06 \x01(\v2\".tributary.cluster.v1.StopReceiverH\x00R\fstopReceiverB\x06\n" +
 	"\x04kind\"\x86\x01\n" +
 	"\x05Hello\x12\x1f\n" +
 	"\vexecutor_id\x18\x01 \x01(\tR\n" +
@@ -976,12 +1531,52 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"BlockChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\bR\x04last2c\n" +
+	"\x04last\x18\x02 \x01(\bR\x04last\"e\n" +
+	"\x0eAssignReceiver\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x05R\x04node\x12%\n" +
+	"\x0ebackup_address\x18\x02 \x01(\tR\rbackupAddress\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\"\x87\x01\n" +
+	"\vCutReceiver\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\x05R\x04node\x12\"\n" +
+	"\rbatch_time_ms\x18\x03 \x01(\x03R\vbatchTimeMs\x12!\n" +
+	"\fcommitted_ms\x18\x04 \x01(\x03R\vcommittedMs\"\xd8\x01\n" +
+	"\vReceiverCut\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x04 \x01(\x05R\n" +
+	"partitions\x12\x1c\n" +
+	"\texhausted\x18\x05 \x01(\bR\texhausted\x12%\n" +
+	"\x0ebackup_address\x18\x06 \x01(\tR\rbackupAddress\x12\x1f\n" +
+	"\vnot_hosting\x18\a \x01(\bR\n" +
+	"notHosting\"\"\n" +
+	"\fStopReceiver\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x05R\x04node\"u\n" +
+	"\fReplicaChunk\x12;\n" +
+	"\x06header\x18\x01 \x01(\v2#.tributary.cluster.v1.ReplicaHeaderR\x06header\x12\x14\n" +
+	"\x05block\x18\x02 \x01(\x05R\x05block\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xeb\x01\n" +
+	"\rReplicaHeader\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\x05R\x04node\x12\x14\n" +
+	"\x05reset\x18\x02 \x01(\bR\x05reset\x12!\n" +
+	"\fpending_seqs\x18\x03 \x03(\x03R\vpendingSeqs\x12\x12\n" +
+	"\x04seal\x18\x04 \x01(\bR\x04seal\x12\"\n" +
+	"\rbatch_time_ms\x18\x05 \x01(\x03R\vbatchTimeMs\x12\x1f\n" +
+	"\vsealed_seqs\x18\x06 \x03(\x03R\n" +
+	"sealedSeqs\x12\x1c\n" +
+	"\texhausted\x18\a \x01(\bR\texhausted\x12\x16\n" +
+	"\x06blocks\x18\b \x01(\x05R\x06blocks\"\x10\n" +
+	"\x0eReplicateReply2c\n" +
 	"\x06Driver\x12Y\n" +
-	"\aSession\x12%.tributary.cluster.v1.ExecutorMessage\x1a#.tributary.cluster.v1.DriverMessage(\x010\x012e\n" +
+	"\aSession\x12%.tributary.cluster.v1.ExecutorMessage\x1a#.tributary.cluster.v1.DriverMessage(\x010\x012\xbe\x01\n" +
 	"\bExecutor\x12Y\n" +
 	"\n" +
-	"FetchBlock\x12'.tributary.cluster.v1.FetchBlockRequest\x1a .tributary.cluster.v1.BlockChunk0\x01B>Z<github.com/tributary-dev/tributary/runtime/cluster/clusterpbb\x06proto3"
+	"FetchBlock\x12'.tributary.cluster.v1.FetchBlockRequest\x1a .tributary.cluster.v1.BlockChunk0\x01\x12W\n" +
+	"\tReplicate\x12\".tributary.cluster.v1.ReplicaChunk\x1a$.tributary.cluster.v1.ReplicateReply(\x01B>Z<github.com/tributary-dev/tributary/runtime/cluster/clusterpbb\x06proto3"
 
 var (
 	file_tributary_cluster_v1_cluster_proto_rawDescOnce sync.Once
@@ -995,7 +1590,7 @@ func file_tributary_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_tributary_cluster_v1_cluster_proto_rawDescData
 }
 
-var file_tributary_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_tributary_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_tributary_cluster_v1_cluster_proto_goTypes = []any{
 	(*ExecutorMessage)(nil),   // 0: tributary.cluster.v1.ExecutorMessage
 	(*DriverMessage)(nil),     // 1: tributary.cluster.v1.DriverMessage
@@ -1010,27 +1605,41 @@ var file_tributary_cluster_v1_cluster_proto_goTypes = []any{
 	(*Shutdown)(nil),          // 10: tributary.cluster.v1.Shutdown
 	(*FetchBlockRequest)(nil), // 11: tributary.cluster.v1.FetchBlockRequest
 	(*BlockChunk)(nil),        // 12: tributary.cluster.v1.BlockChunk
+	(*AssignReceiver)(nil),    // 13: tributary.cluster.v1.AssignReceiver
+	(*CutReceiver)(nil),       // 14: tributary.cluster.v1.CutReceiver
+	(*ReceiverCut)(nil),       // 15: tributary.cluster.v1.ReceiverCut
+	(*StopReceiver)(nil),      // 16: tributary.cluster.v1.StopReceiver
+	(*ReplicaChunk)(nil),      // 17: tributary.cluster.v1.ReplicaChunk
+	(*ReplicaHeader)(nil),     // 18: tributary.cluster.v1.ReplicaHeader
+	(*ReplicateReply)(nil),    // 19: tributary.cluster.v1.ReplicateReply
 }
 var file_tributary_cluster_v1_cluster_proto_depIdxs = []int32{
 	2,  // 0: tributary.cluster.v1.ExecutorMessage.hello:type_name -> tributary.cluster.v1.Hello
 	4,  // 1: tributary.cluster.v1.ExecutorMessage.heartbeat:type_name -> tributary.cluster.v1.Heartbeat
 	9,  // 2: tributary.cluster.v1.ExecutorMessage.task_result:type_name -> tributary.cluster.v1.TaskResult
-	3,  // 3: tributary.cluster.v1.DriverMessage.welcome:type_name -> tributary.cluster.v1.Welcome
-	5,  // 4: tributary.cluster.v1.DriverMessage.run_task:type_name -> tributary.cluster.v1.RunTask
-	10, // 5: tributary.cluster.v1.DriverMessage.shutdown:type_name -> tributary.cluster.v1.Shutdown
-	8,  // 6: tributary.cluster.v1.RunTask.stage:type_name -> tributary.cluster.v1.StageKey
-	6,  // 7: tributary.cluster.v1.RunTask.inputs:type_name -> tributary.cluster.v1.InputBatch
-	7,  // 8: tributary.cluster.v1.RunTask.deps:type_name -> tributary.cluster.v1.BlockLocation
-	8,  // 9: tributary.cluster.v1.BlockLocation.stage:type_name -> tributary.cluster.v1.StageKey
-	0,  // 10: tributary.cluster.v1.Driver.Session:input_type -> tributary.cluster.v1.ExecutorMessage
-	11, // 11: tributary.cluster.v1.Executor.FetchBlock:input_type -> tributary.cluster.v1.FetchBlockRequest
-	1,  // 12: tributary.cluster.v1.Driver.Session:output_type -> tributary.cluster.v1.DriverMessage
-	12, // 13: tributary.cluster.v1.Executor.FetchBlock:output_type -> tributary.cluster.v1.BlockChunk
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	15, // 3: tributary.cluster.v1.ExecutorMessage.receiver_cut:type_name -> tributary.cluster.v1.ReceiverCut
+	3,  // 4: tributary.cluster.v1.DriverMessage.welcome:type_name -> tributary.cluster.v1.Welcome
+	5,  // 5: tributary.cluster.v1.DriverMessage.run_task:type_name -> tributary.cluster.v1.RunTask
+	10, // 6: tributary.cluster.v1.DriverMessage.shutdown:type_name -> tributary.cluster.v1.Shutdown
+	13, // 7: tributary.cluster.v1.DriverMessage.assign_receiver:type_name -> tributary.cluster.v1.AssignReceiver
+	14, // 8: tributary.cluster.v1.DriverMessage.cut_receiver:type_name -> tributary.cluster.v1.CutReceiver
+	16, // 9: tributary.cluster.v1.DriverMessage.stop_receiver:type_name -> tributary.cluster.v1.StopReceiver
+	8,  // 10: tributary.cluster.v1.RunTask.stage:type_name -> tributary.cluster.v1.StageKey
+	6,  // 11: tributary.cluster.v1.RunTask.inputs:type_name -> tributary.cluster.v1.InputBatch
+	7,  // 12: tributary.cluster.v1.RunTask.deps:type_name -> tributary.cluster.v1.BlockLocation
+	8,  // 13: tributary.cluster.v1.BlockLocation.stage:type_name -> tributary.cluster.v1.StageKey
+	18, // 14: tributary.cluster.v1.ReplicaChunk.header:type_name -> tributary.cluster.v1.ReplicaHeader
+	0,  // 15: tributary.cluster.v1.Driver.Session:input_type -> tributary.cluster.v1.ExecutorMessage
+	11, // 16: tributary.cluster.v1.Executor.FetchBlock:input_type -> tributary.cluster.v1.FetchBlockRequest
+	17, // 17: tributary.cluster.v1.Executor.Replicate:input_type -> tributary.cluster.v1.ReplicaChunk
+	1,  // 18: tributary.cluster.v1.Driver.Session:output_type -> tributary.cluster.v1.DriverMessage
+	12, // 19: tributary.cluster.v1.Executor.FetchBlock:output_type -> tributary.cluster.v1.BlockChunk
+	19, // 20: tributary.cluster.v1.Executor.Replicate:output_type -> tributary.cluster.v1.ReplicateReply
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_tributary_cluster_v1_cluster_proto_init() }
@@ -1042,11 +1651,15 @@ func file_tributary_cluster_v1_cluster_proto_init() {
 		(*ExecutorMessage_Hello)(nil),
 		(*ExecutorMessage_Heartbeat)(nil),
 		(*ExecutorMessage_TaskResult)(nil),
+		(*ExecutorMessage_ReceiverCut)(nil),
 	}
 	file_tributary_cluster_v1_cluster_proto_msgTypes[1].OneofWrappers = []any{
 		(*DriverMessage_Welcome)(nil),
 		(*DriverMessage_RunTask)(nil),
 		(*DriverMessage_Shutdown)(nil),
+		(*DriverMessage_AssignReceiver)(nil),
+		(*DriverMessage_CutReceiver)(nil),
+		(*DriverMessage_StopReceiver)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1054,7 +1667,7 @@ func file_tributary_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tributary_cluster_v1_cluster_proto_rawDesc), len(file_tributary_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

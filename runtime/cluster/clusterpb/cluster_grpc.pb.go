@@ -133,6 +133,7 @@ var Driver_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Executor_FetchBlock_FullMethodName = "/tributary.cluster.v1.Executor/FetchBlock"
+	Executor_Replicate_FullMethodName  = "/tributary.cluster.v1.Executor/Replicate"
 )
 
 // ExecutorClient is the client API for Executor service.
@@ -143,6 +144,10 @@ const (
 type ExecutorClient interface {
 	// FetchBlock streams a stored block in chunks.
 	FetchBlock(ctx context.Context, in *FetchBlockRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlockChunk], error)
+	// Replicate is how a receiver's executor copies received blocks to its
+	// backup executor. One stream is one all-or-nothing change: the backup
+	// applies it only when the stream ends cleanly with every block whole.
+	Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ReplicaChunk, ReplicateReply], error)
 }
 
 type executorClient struct {
@@ -172,6 +177,19 @@ func (c *executorClient) FetchBlock(ctx context.Context, in *FetchBlockRequest, 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Executor_FetchBlockClient = grpc.ServerStreamingClient[BlockChunk]
 
+func (c *executorClient) Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ReplicaChunk, ReplicateReply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Executor_ServiceDesc.Streams[1], Executor_Replicate_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReplicaChunk, ReplicateReply]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Executor_ReplicateClient = grpc.ClientStreamingClient[ReplicaChunk, ReplicateReply]
+
 // ExecutorServer is the server API for Executor service.
 // All implementations must embed UnimplementedExecutorServer
 // for forward compatibility.
@@ -180,6 +198,10 @@ type Executor_FetchBlockClient = grpc.ServerStreamingClient[BlockChunk]
 type ExecutorServer interface {
 	// FetchBlock streams a stored block in chunks.
 	FetchBlock(*FetchBlockRequest, grpc.ServerStreamingServer[BlockChunk]) error
+	// Replicate is how a receiver's executor copies received blocks to its
+	// backup executor. One stream is one all-or-nothing change: the backup
+	// applies it only when the stream ends cleanly with every block whole.
+	Replicate(grpc.ClientStreamingServer[ReplicaChunk, ReplicateReply]) error
 	mustEmbedUnimplementedExecutorServer()
 }
 
@@ -192,6 +214,9 @@ type UnimplementedExecutorServer struct{}
 
 func (UnimplementedExecutorServer) FetchBlock(*FetchBlockRequest, grpc.ServerStreamingServer[BlockChunk]) error {
 	return status.Error(codes.Unimplemented, "method FetchBlock not implemented")
+}
+func (UnimplementedExecutorServer) Replicate(grpc.ClientStreamingServer[ReplicaChunk, ReplicateReply]) error {
+	return status.Error(codes.Unimplemented, "method Replicate not implemented")
 }
 func (UnimplementedExecutorServer) mustEmbedUnimplementedExecutorServer() {}
 func (UnimplementedExecutorServer) testEmbeddedByValue()                  {}
@@ -225,6 +250,13 @@ func _Executor_FetchBlock_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Executor_FetchBlockServer = grpc.ServerStreamingServer[BlockChunk]
 
+func _Executor_Replicate_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExecutorServer).Replicate(&grpc.GenericServerStream[ReplicaChunk, ReplicateReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Executor_ReplicateServer = grpc.ClientStreamingServer[ReplicaChunk, ReplicateReply]
+
 // Executor_ServiceDesc is the grpc.ServiceDesc for Executor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -237,6 +269,11 @@ var Executor_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "FetchBlock",
 			Handler:       _Executor_FetchBlock_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Replicate",
+			Handler:       _Executor_Replicate_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "tributary/cluster/v1/cluster.proto",
