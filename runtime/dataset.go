@@ -53,7 +53,6 @@ func persist[T any](ds *dataset[T]) *dataset[T] {
 		putBlock(store, BlockID{Stage: st.key, Task: p}, out)
 		return nil
 	})
-	st.driverOnly = ds.stream.driverOnly
 	out := blockDataset[T](ds.stream, ds.time, st, ds.parts)
 	out.keyParts = ds.keyParts
 	return out

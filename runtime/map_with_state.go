@@ -79,10 +79,21 @@ type mapWithStateNode[K comparable, V, S, M any] struct {
 	stateAt map[Time]*stateBatch[K, S]
 }
 
+// stateBatch is the state after one batch: the initial maps, before the
+// first batch, or the stage whose tasks wrote each partition's map as a
+// block (stateBucket). In a cluster those blocks stay on the executors that
+// computed them and are fetched, decoded, by the next batch's task when it
+// runs elsewhere.
 type stateBatch[K comparable, S any] struct {
-	maps  []*stateMap[K, S]
-	stage *stage // nil when the maps are ready (the initial state)
+	initial []*stateMap[K, S]
+	stage   *stage
 }
+
+// The blocks of a mapWithState task: what it emitted, and its state map.
+const (
+	outputBucket = 0
+	stateBucket  = 1
+)
 
 // MapWithState returns the stream of what spec.Func emits. Unlike
 // UpdateStateByKey, a batch costs what it contains: keys without records are
@@ -116,9 +127,10 @@ func MapWithState[K comparable, V, S, M any](s Stream[Pair[K, V]], spec StateSpe
 			}
 			n.initial = init.f
 		}
-		n.persist = true
-		// State maps live outside blocks, in this process.
-		n.driverOnly = true
+		// The state after a batch is computed from the state before it: once
+		// that is forgotten, a lost state block cannot be recomputed, so in
+		// a cluster the driver keeps a copy of each (until checkpoints).
+		n.persist, n.selfDependent = true, true
 		return n, nil
 	})
 	node, _ := out.n.(*mapWithStateNode[K, V, S, M])
@@ -152,16 +164,39 @@ func (m *mapWithStateNode[K, V, S, M]) stateFor(t Time) (*stateBatch[K, S], erro
 	if t <= m.ctx.zeroTime {
 		return m.initialState()
 	}
+	m.mu.Lock()
+	sb, ok := m.stateAt[t]
+	m.mu.Unlock()
+	if ok {
+		return sb, nil
+	}
+	if eb, ok := m.ctx.earlierBatch(m.id, t); ok {
+		// A worker: the driver said where that batch's state blocks are.
+		sb = &stateBatch[K, S]{stage: &stage{key: eb.stage, stream: &m.nodeInfo, time: t, tasks: eb.parts, buckets: 2, state: 2}}
+		m.mu.Lock()
+		m.stateAt[t] = sb
+		m.mu.Unlock()
+		return sb, nil
+	}
 	if _, err := get[M](m, t); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
-	sb, ok := m.stateAt[t]
+	sb, ok = m.stateAt[t]
 	m.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("state of batch %s is missing", t)
 	}
 	return sb, nil
+}
+
+// partition returns partition p's state map, reading it where its task
+// left it: in this process's memory, or as a block elsewhere.
+func (sb *stateBatch[K, S]) partition(tc *taskContext, store *blockStore, p int) *stateMap[K, S] {
+	if sb.initial != nil {
+		return sb.initial[p]
+	}
+	return getStateBlock[K, S](tc, store, BlockID{Stage: sb.stage.key, Task: p, Bucket: stateBucket})
 }
 
 func (m *mapWithStateNode[K, V, S, M]) initialState() (*stateBatch[K, S], error) {
@@ -178,7 +213,7 @@ func (m *mapWithStateNode[K, V, S, M]) initialState() (*stateBatch[K, S], error)
 			maps[partitionOf(kv.Key, m.parts)].put(kv.Key, kv.Value, m.ctx.zeroTime)
 		}
 	}
-	return &stateBatch[K, S]{maps: maps}, nil
+	return &stateBatch[K, S]{initial: maps}, nil
 }
 
 func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
@@ -197,9 +232,9 @@ func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
 		deps = append([]*stage{prev.stage}, deps...)
 	}
 	store := m.ctx.blocks
-	next := &stateBatch[K, S]{maps: make([]*stateMap[K, S], m.parts)}
+	next := &stateBatch[K, S]{}
 	next.stage = newStage(self, t, "mapWithState", deps, m.parts, func(tc *taskContext, p int) error {
-		sm := prev.maps[p].child()
+		sm := prev.partition(tc, store, p).child()
 		var out []M
 		grouped.compute(tc, p, func(kv Pair[K, []V]) bool {
 			for _, v := range kv.Value {
@@ -240,11 +275,11 @@ func (m *mapWithStateNode[K, V, S, M]) compute(t Time) (*dataset[M], error) {
 				}
 			}
 		}
-		next.maps[p] = sm.compacted()
-		putBlock(store, BlockID{Stage: next.stage.key, Task: p}, out)
+		putStateBlock(store, BlockID{Stage: next.stage.key, Task: p, Bucket: stateBucket}, sm.compacted())
+		putBlock(store, BlockID{Stage: next.stage.key, Task: p, Bucket: outputBucket}, out)
 		return nil
 	})
-	next.stage.driverOnly = true
+	next.stage.buckets = 2
 	m.mu.Lock()
 	m.stateAt[t] = next
 	m.mu.Unlock()
@@ -266,9 +301,7 @@ func (s StatefulStream[K, V, S, M]) StateSnapshots() Stream[Pair[K, S]] {
 			return nil, fmt.Errorf("stateSnapshots needs a mapWithState stream, got %q", parent.info().name)
 		}
 		s := &snapshots[K, V, S, M]{parent: p}
-		// Snapshots read state maps, which only the driver holds: persist
-		// them there, and let executors read the blocks.
-		s.persist, s.driverOnly = true, true
+		s.persist = true
 		return s, nil
 	})
 }
@@ -278,9 +311,15 @@ func (s *snapshots[K, V, S, M]) compute(t Time) (*dataset[Pair[K, S]], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dataset[Pair[K, S]]{stream: &s.nodeInfo, time: t, parts: len(sb.maps), stages: []*stage{sb.stage}, keyParts: len(sb.maps),
-		compute: func(_ *taskContext, p int, yield func(Pair[K, S]) bool) bool {
-			live := sb.maps[p].flatten()
+	parts := s.parent.parts
+	var stages []*stage
+	if sb.stage != nil {
+		stages = []*stage{sb.stage}
+	}
+	store := s.ctx.blocks
+	return &dataset[Pair[K, S]]{stream: &s.nodeInfo, time: t, parts: parts, stages: stages, keyParts: parts,
+		compute: func(tc *taskContext, p int, yield func(Pair[K, S]) bool) bool {
+			live := sb.partition(tc, store, p).flatten()
 			for i, k := range live.keys {
 				if !yield(Pair[K, S]{Key: k, Value: live.vals[i].value}) {
 					return false

@@ -23,11 +23,8 @@ type nodeInfo struct {
 	// every consumer, rather than being recomputed from lineage.
 	persist bool
 
-	// driverOnly marks streams whose batches live outside blocks (state
-	// maps): their stages run in the driver.
-	driverOnly bool
 	// selfDependent marks streams whose batch is computed from their own
-	// previous batch (incremental windows, updateStateByKey). That batch is
+	// previous batch (incremental windows, updateStateByKey, mapWithState). That batch is
 	// forgotten once committed, so a lost block of theirs could not be
 	// recomputed: in a cluster the driver keeps a copy of each.
 	selfDependent bool

@@ -12,7 +12,7 @@ import (
 
 // TaskRunner runs stage tasks in other processes: the cluster's executors.
 // A context with a TaskRunner (the driver) sends every stage's tasks to it,
-// except the stages that must stay in the driver (inputs, mapWithState).
+// except input stages, which sources plan in the driver.
 type TaskRunner interface {
 	// RunTask runs one task and returns the address of the process that
 	// holds the blocks it wrote. An error means the task must be retried.

@@ -21,6 +21,8 @@ type inProcessCluster struct {
 	next    atomic.Int64
 	ran     atomic.Int64
 	fetched atomic.Int64
+	// ops counts the tasks run by operator.
+	ops map[string]int
 }
 
 func (ic *inProcessCluster) fetch(driver *Context) func(context.Context, string, BlockID) ([]byte, error) {
@@ -48,6 +50,12 @@ func (ic *inProcessCluster) RunTask(ctx context.Context, spec TaskSpec) (string,
 	sort.Strings(names)
 	addr := names[int(ic.next.Add(1))%len(names)]
 	w := ic.workers[addr]
+	if ic.ops == nil {
+		ic.ops = map[string]int{}
+	}
+	if k := spec.Stage.Node; k >= 1 && k <= len(w.nodes) {
+		ic.ops[w.nodes[k-1].info().spec.Op]++
+	}
 	ic.mu.Unlock()
 	ic.ran.Add(1)
 	return addr, w.RunTask(ctx, spec)
@@ -143,6 +151,11 @@ func testOnWorkers(t *testing.T, killOne bool) {
 
 	if ic.ran.Load() == 0 || ic.fetched.Load() == 0 {
 		t.Fatalf("ran %d tasks on workers and fetched %d blocks: the cluster path was not taken", ic.ran.Load(), ic.fetched.Load())
+	}
+	for _, op := range []string{"mapWithState", "stateSnapshots"} {
+		if ic.ops[op] == 0 {
+			t.Errorf("no %s task ran on a worker: %v", op, ic.ops)
+		}
 	}
 	if !reflect.DeepEqual(got, want) {
 		var diff []string

@@ -40,8 +40,7 @@ type stage struct {
 	// partitions); 1 otherwise.
 	buckets int
 	// driverOnly stages run where the context runs, even in cluster mode:
-	// inputs (sources plan and read in the driver) and stages that keep
-	// state outside blocks (mapWithState).
+	// inputs, which sources plan in the driver.
 	driverOnly bool
 	run        func(tc *taskContext, p int) error
 

@@ -77,3 +77,48 @@ func (m *stateMap[K, S]) compacted() *stateMap[K, S] {
 	}
 	return &stateMap[K, S]{delta: m.flatten()}
 }
+
+// putStateBlock stores a partition's state map as a block. This process
+// reads it in place; it is flattened and encoded only when another process
+// fetches it.
+func putStateBlock[K comparable, S any](s *blockStore, id BlockID, m *stateMap[K, S]) {
+	s.mu.Lock()
+	s.blocks[id] = storedBlock{records: m, encode: func() ([]byte, error) { return EncodeRecords(m.entries()) }}
+	s.mu.Unlock()
+}
+
+// getStateBlock returns a partition's state map, rebuilding it from its
+// encoded entries when it was written by another process.
+func getStateBlock[K comparable, S any](tc *taskContext, s *blockStore, id BlockID) *stateMap[K, S] {
+	s.mu.RLock()
+	b, ok := s.blocks[id]
+	s.mu.RUnlock()
+	if ok {
+		if m, ok := b.records.(*stateMap[K, S]); ok {
+			return m
+		}
+	}
+	m := stateMapOf(getBlock[Pair[K, Pair[S, int64]]](tc, s, id))
+	putStateBlock(s, id, m)
+	return m
+}
+
+// entries lists the live keys with their state and update time, ordered by
+// first insertion: the state map's form on the wire.
+func (m *stateMap[K, S]) entries() []Pair[K, Pair[S, int64]] {
+	live := m.flatten()
+	out := make([]Pair[K, Pair[S, int64]], len(live.keys))
+	for i, k := range live.keys {
+		out[i] = Pair[K, Pair[S, int64]]{Key: k, Value: Pair[S, int64]{Key: live.vals[i].value, Value: int64(live.vals[i].updated)}}
+	}
+	return out
+}
+
+// stateMapOf rebuilds a state map from its entries.
+func stateMapOf[K comparable, S any](entries []Pair[K, Pair[S, int64]]) *stateMap[K, S] {
+	m := &stateMap[K, S]{delta: newOrderedMap[K, stateEntry[S]](len(entries))}
+	for _, e := range entries {
+		m.put(e.Key, e.Value.Key, Time(e.Value.Value))
+	}
+	return m
+}

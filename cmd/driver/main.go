@@ -31,7 +31,7 @@ func main() {
 	fs.StringVar(&o.Auth.TLS.Key, "tls-key", "", "mTLS: this process's key")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "how often executors heartbeat (default 1s)")
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "an executor silent this long is lost (default 5 intervals)")
-	fs.IntVar(&o.Workers, "workers", 0, "workers for the driver's own tasks: inputs, mapWithState, outputs (default: spec.executors.replicas)")
+	fs.IntVar(&o.Workers, "workers", 0, "workers for the driver's own tasks: inputs and outputs (default: spec.executors.replicas)")
 	if err := cli.BindEnv(fs); err != nil {
 		fmt.Fprintln(os.Stderr, "driver:", err)
 		os.Exit(2)

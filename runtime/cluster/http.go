@@ -14,8 +14,8 @@ import (
 // Status is what the driver's /status endpoint returns; the operator reads it.
 type Status struct {
 	Job string `json:"job"`
-	// Execution says where tasks run: "executors" (all stages but inputs,
-	// mapWithState and outputs, which run in the driver).
+	// Execution says where tasks run: "executors" (all stages but inputs
+	// and output commits, which run in the driver).
 	Execution          string           `json:"execution"`
 	LastCompletedBatch runtime.Time     `json:"lastCompletedBatch"`
 	PendingBatches     int              `json:"pendingBatches"`

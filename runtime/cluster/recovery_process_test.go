@@ -52,11 +52,19 @@ spec:
       - name: windowed
         from: pairs
         reduceByKeyAndWindow: {function: sum, inverse: {function: subtract}, keep: "value != 0", window: {window: 1s}}
+      - name: sessions
+        from: pairs
+        mapWithState:
+          update: "timingOut ? state : (state == null ? 0 : state) + value"
+          emit: "{'word': key, 'count': state, 'ended': timingOut}"
+          timeout: 1s
     outputs:
       - from: counts
         files: {path: ` + filepath.Join(out, "counts") + `}
       - from: windowed
         files: {path: ` + filepath.Join(out, "windowed") + `}
+      - from: sessions
+        files: {path: ` + filepath.Join(out, "sessions") + `}
 `
 }
 
@@ -166,7 +174,7 @@ func TestKilledExecutorsLoseNothing(t *testing.T) {
 		t.Fatal("the bounded job did not finish")
 	}
 
-	for _, output := range []string{"counts", "windowed"} {
+	for _, output := range []string{"counts", "windowed", "sessions"} {
 		want, got := batchesOf(t, filepath.Join(localOut, output)), batchesOf(t, filepath.Join(clusterOut, output))
 		if len(want) == 0 || len(got) != len(want) {
 			t.Fatalf("%s: %d batches in the cluster run, %d in the local run", output, len(got), len(want))

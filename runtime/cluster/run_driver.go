@@ -30,7 +30,7 @@ type DriverOptions struct {
 	// HeartbeatInterval and HeartbeatTimeout: see DriverConfig.
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
-	// Workers run the driver's own tasks (inputs, mapWithState, outputs).
+	// Workers run the driver's own tasks (inputs and outputs).
 	// Zero means the manifest's executors.replicas.
 	Workers int
 	Stdout  io.Writer
@@ -67,8 +67,8 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	}
 	fetch := newFetcher(&d.cfg.Auth)
 	defer fetch.close()
-	// Every stage but inputs, mapWithState and outputs runs on executors,
-	// and so do receivers.
+	// Every stage but inputs and output commits runs on executors, and so
+	// do receivers.
 	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger,
 		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch, Receivers: d})
 	if err != nil {
