@@ -4,7 +4,7 @@ PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz
+.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio
 
 all: build
 
@@ -12,9 +12,14 @@ all: build
 build:
 	$(GO) build $(PKGS)
 
-## test: the README's test command; unit tests with the race detector.
-test:
+## test: the README's test command; unit tests with the race detector, against
+## real servers the hack/ scripts build (MinIO).
+test: minio
 	$(GO) test -race -count=1 $(PKGS)
+
+## minio: build MinIO once (cached in ~/.cache/tributary) and link bin/minio.
+minio:
+	hack/minio.sh install
 
 ## bench: the engine benchmarks recorded in docs/benchmarks.md.
 bench:

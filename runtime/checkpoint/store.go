@@ -1,0 +1,56 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Store is an object store for checkpoints. Keys are slash-separated paths
+// relative to the checkpoint location.
+type Store interface {
+	// Put writes an object whole, replacing any object at key: a reader
+	// sees the old object or the new one, never part of one.
+	Put(ctx context.Context, key string, data []byte) error
+	// Create writes an object only if none exists at key, atomically; it
+	// returns an error wrapping ErrExists otherwise. Two writers racing for
+	// one key: exactly one succeeds.
+	Create(ctx context.Context, key string, data []byte) error
+	// Get reads an object; an error wrapping ErrNotFound if there is none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// List returns the keys under prefix, sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+	// Delete removes an object; deleting a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+	// String names the location, without credentials, for logs and status.
+	String() string
+}
+
+var (
+	// ErrNotFound is wrapped by Get's error for a missing object.
+	ErrNotFound = errors.New("no such checkpoint object")
+	// ErrExists is wrapped by Create's error when the object exists.
+	ErrExists = errors.New("checkpoint object already exists")
+	// ErrConditionalUnsupported is wrapped by Create's error when the
+	// server does not implement conditional writes (If-None-Match): the
+	// caller must fall back to names no other writer uses.
+	ErrConditionalUnsupported = errors.New("the store does not support conditional writes")
+)
+
+// validKey rejects keys that could escape the checkpoint location or that
+// object stores treat differently from directories.
+func validKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("empty checkpoint key")
+	case strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/"):
+		return fmt.Errorf("checkpoint key %q: must not start or end with /", key)
+	}
+	for _, part := range strings.Split(key, "/") {
+		if part == "" || part == "." || part == ".." || strings.HasPrefix(part, tmpPrefix) {
+			return fmt.Errorf("checkpoint key %q: invalid element %q", key, part)
+		}
+	}
+	return nil
+}
