@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every Fuzz* target in the module for the given time each (default 20s).
+# Runs every Fuzz* target in the module for the given time each (default 20s),
+# or the given number of inputs each (for example 50000x).
 # go test -fuzz accepts one target per invocation, so they are run one by one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
