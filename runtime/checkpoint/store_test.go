@@ -193,15 +193,15 @@ func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings
 
 func TestOpenChoosesTheStore(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(v1alpha1CheckpointSpec(filepath.Join(dir, "cp")), "job", Credentials{})
+	s, err := Open(v1alpha1.CheckpointSpec{Location: filepath.Join(dir, "cp")}, "job", Credentials{})
 	if _, ok := s.(*Dir); err != nil || !ok {
 		t.Fatalf("a local path gave %T, %v", s, err)
 	}
-	s, err = Open(v1alpha1CheckpointSpec("s3://bucket/jobs/a"), "job", Credentials{AccessKeyID: "k", SecretAccessKey: "s"})
+	s, err = Open(v1alpha1.CheckpointSpec{Location: "s3://bucket/jobs/a"}, "job", Credentials{AccessKeyID: "k", SecretAccessKey: "s"})
 	if s3, ok := s.(*S3); err != nil || !ok || s3.String() != "s3://bucket/jobs/a" {
 		t.Fatalf("an s3 location gave %v, %v", s, err)
 	}
-	if _, err := Open(v1alpha1CheckpointSpec("s3:///nobucket"), "job", Credentials{}); err == nil {
+	if _, err := Open(v1alpha1.CheckpointSpec{Location: "s3:///nobucket"}, "job", Credentials{}); err == nil {
 		t.Fatal("an s3 location without a bucket was accepted")
 	}
 }
@@ -217,8 +217,4 @@ func TestCredentialsAreNeverPrinted(t *testing.T) {
 			t.Fatalf("%q printed: %s", secret, out)
 		}
 	}
-}
-
-func v1alpha1CheckpointSpec(location string) v1alpha1.CheckpointSpec {
-	return v1alpha1.CheckpointSpec{Location: location}
 }

@@ -56,23 +56,12 @@ func (d *Driver) RunTask(ctx context.Context, spec runtime.TaskSpec) (string, er
 		s.running++
 		addr := s.status.BlockAddress
 		d.mu.Unlock()
-		select {
-		case s.send <- msg:
-		case out := <-ch: // lost before the task could be sent
-			d.forgetTask(s, id, key)
-			return addr, out.err
-		case <-ctx.Done():
-			d.forgetTask(s, id, key)
+		out, answered := d.await(ctx, s, ch, msg)
+		d.forgetTask(s, id, key)
+		if !answered {
 			return "", ctx.Err()
 		}
-		select {
-		case out := <-ch:
-			d.forgetTask(s, id, key)
-			return addr, out.err
-		case <-ctx.Done():
-			d.forgetTask(s, id, key)
-			return "", ctx.Err()
-		}
+		return addr, out.err
 	}
 }
 

@@ -253,16 +253,31 @@ func (in *hostedInput) storeBlock(ctx context.Context, data []byte) error {
 	if in.stopped {
 		return errors.New("the receiver was stopped")
 	}
-	seq := in.nextSeq
-	if in.backup != "" {
-		hdr := &pb.ReplicaHeader{Node: int32(in.node), PendingSeqs: []int64{seq}}
-		if err := in.pushLocked(ctx, hdr, [][]byte{data}); err != nil {
-			return fmt.Errorf("replicating a received block to %s: %w", in.backup, err)
-		}
+	if err := in.replicatePendingLocked(ctx, in.nextSeq, data); err != nil {
+		return err
 	}
+	in.addPendingLocked(data)
+	return nil
+}
+
+// replicatePendingLocked copies the pending block seq to the backup, if
+// there is one.
+func (in *hostedInput) replicatePendingLocked(ctx context.Context, seq int64, data []byte) error {
+	if in.backup == "" {
+		return nil
+	}
+	hdr := &pb.ReplicaHeader{Node: int32(in.node), PendingSeqs: []int64{seq}}
+	if err := in.pushLocked(ctx, hdr, [][]byte{data}); err != nil {
+		return fmt.Errorf("replicating a received block to %s: %w", in.backup, err)
+	}
+	return nil
+}
+
+func (in *hostedInput) addPendingLocked(data []byte) int64 {
+	seq := in.nextSeq
 	in.nextSeq++
 	in.pending = append(in.pending, pendingBlock{seq: seq, data: data})
-	return nil
+	return seq
 }
 
 // flushEvery makes a block of the records stored one by one, at every
@@ -283,15 +298,10 @@ func (in *hostedInput) flushEvery(ctx context.Context, interval time.Duration) {
 			in.log.Error("taking received records", "error", err)
 		}
 		if data != nil {
-			seq := in.nextSeq
-			in.nextSeq++
-			in.pending = append(in.pending, pendingBlock{seq: seq, data: data})
-			if in.backup != "" {
-				hdr := &pb.ReplicaHeader{Node: int32(in.node), PendingSeqs: []int64{seq}}
-				if err := in.pushLocked(ctx, hdr, [][]byte{data}); err != nil {
-					// The records cannot be received again; keep the one copy.
-					in.log.Warn("replicating a received block", "backup", in.backup, "error", err)
-				}
+			seq := in.addPendingLocked(data)
+			if err := in.replicatePendingLocked(ctx, seq, data); err != nil {
+				// The records cannot be received again; keep the one copy.
+				in.log.Warn("received records have a single copy", "error", err)
 			}
 		}
 		in.mu.Unlock()

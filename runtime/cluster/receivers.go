@@ -104,13 +104,17 @@ func (d *Driver) CutReceiver(ctx context.Context, node int, t, committed runtime
 		s.pending[id] = ch
 		d.mu.Unlock()
 		req := &pb.CutReceiver{RequestId: id, Node: int32(node), BatchTimeMs: int64(t), CommittedMs: int64(committed)}
-		out, err := d.await(ctx, s, id, ch, &pb.DriverMessage{Kind: &pb.DriverMessage_CutReceiver{CutReceiver: req}})
-		switch {
+		out, answered := d.await(ctx, s, ch, &pb.DriverMessage{Kind: &pb.DriverMessage_CutReceiver{CutReceiver: req}})
+		d.mu.Lock()
+		delete(s.pending, id)
+		d.mu.Unlock()
+		if !answered {
+			return runtime.ReceiverCut{}, ctx.Err()
+		}
+		switch err := out.err; {
 		case err == nil:
 			return runtime.ReceiverCut{Partitions: int(out.cut.Partitions), Primary: s.status.BlockAddress,
 				Backup: out.cut.BackupAddress, Exhausted: out.cut.Exhausted}, nil
-		case ctx.Err() != nil:
-			return runtime.ReceiverCut{}, ctx.Err()
 		case errors.Is(err, runtime.ErrExecutorLost):
 			// The backup takes over with its replicas; ask it.
 			continue
@@ -131,25 +135,22 @@ func (d *Driver) CutReceiver(ctx context.Context, node int, t, committed runtime
 // run: the assignment has not reached it yet.
 var errNotHosting = errors.New("the executor does not run this receiver yet")
 
-// await sends a request on an executor's session and waits for its answer.
-func (d *Driver) await(ctx context.Context, s *session, id string, ch chan taskOutcome, msg *pb.DriverMessage) (taskOutcome, error) {
-	defer func() {
-		d.mu.Lock()
-		delete(s.pending, id)
-		d.mu.Unlock()
-	}()
+// await sends a request on an executor's session and waits for its
+// answer on ch, registered in s.pending, which the caller then clears.
+// answered is false when ctx ended first.
+func (d *Driver) await(ctx context.Context, s *session, ch chan taskOutcome, msg *pb.DriverMessage) (out taskOutcome, answered bool) {
 	select {
 	case s.send <- msg:
 	case out := <-ch: // lost before the request could be sent
-		return out, out.err
+		return out, true
 	case <-ctx.Done():
-		return taskOutcome{}, ctx.Err()
+		return taskOutcome{}, false
 	}
 	select {
 	case out := <-ch:
-		return out, out.err
+		return out, true
 	case <-ctx.Done():
-		return taskOutcome{}, ctx.Err()
+		return taskOutcome{}, false
 	}
 }
 

@@ -163,16 +163,7 @@ func TestKilledExecutorsLoseNothing(t *testing.T) {
 		return false
 	})
 
-	done := make(chan error, 1)
-	go func() { done <- driver.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("driver exited with %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("the bounded job did not finish")
-	}
+	waitForDriver(t, driver)
 
 	for _, output := range []string{"counts", "windowed", "sessions"} {
 		want, got := batchesOf(t, filepath.Join(localOut, output)), batchesOf(t, filepath.Join(clusterOut, output))
