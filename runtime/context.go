@@ -47,6 +47,10 @@ type Config struct {
 	FetchBlock func(ctx context.Context, address string, id BlockID) ([]byte, error)
 	// Receivers, in the driver of a cluster, runs receivers on executors.
 	Receivers ReceiverScheduler
+
+	// Checkpoint, if set, writes checkpoints and makes Start recover from
+	// the newest one at its store.
+	Checkpoint *CheckpointConfig
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -86,6 +90,13 @@ func (c Config) withDefaults() (Config, error) {
 	if m := c.FailurePolicy.Mode; m != StopJob && m != RetryBatch {
 		return c, fmt.Errorf("failure policy mode %q: want %q or %q", m, StopJob, RetryBatch)
 	}
+	if c.Checkpoint != nil {
+		ck, err := c.Checkpoint.withDefaults(c.BatchInterval)
+		if err != nil {
+			return c, err
+		}
+		c.Checkpoint = &ck
+	}
 	return c, nil
 }
 
@@ -113,6 +124,12 @@ type Context struct {
 	speculated atomic.Int64
 	metrics    *metricsStore
 	run        *runState
+	ckpt       *checkpointer
+
+	// planMu is held while the batch clock plans a batch, so that a
+	// metadata checkpoint sees every source at the same batch boundary.
+	planMu         sync.Mutex
+	plannedThrough Time
 }
 
 // NewContext returns a context with an empty graph.
@@ -121,14 +138,18 @@ func NewContext(cfg Config) (*Context, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streaming context: %w", err)
 	}
-	return &Context{
+	c := &Context{
 		cfg:      cfg,
 		registry: cfg.Registry,
 		log:      cfg.Logger,
 		names:    map[string]*nodeInfo{},
 		metrics:  newMetricsStore(cfg.MetricsRetained),
 		blocks:   newBlockStore(cfg.FetchBlock),
-	}, nil
+	}
+	if cfg.Checkpoint != nil {
+		c.ckpt = newCheckpointer(c, *cfg.Checkpoint)
+	}
+	return c, nil
 }
 
 // BatchInterval returns the context's batch interval.
@@ -250,6 +271,9 @@ func addStream[T any](c *Context, spec NodeSpec, parents []node, fns, values map
 			return nil, err
 		}
 		n.info().materialize = func(t Time) error { _, err := get(n, t); return err }
+		if n.info().saver == nil {
+			n.info().saver = typedSaver[T]{n}
+		}
 		return n, nil
 	})
 	var ptypes []string
@@ -318,6 +342,12 @@ func (c *Context) validate() error {
 		}
 		for _, p := range n.parents {
 			p.info().needRemember(n.remember + look)
+			if look > 0 {
+				p.info().checkpointed = true
+			}
+		}
+		if n.selfDependent {
+			n.checkpointed = true
 		}
 	}
 	return nil

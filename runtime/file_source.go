@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -156,4 +157,62 @@ func (s *fileSource) Plan(context.Context, Time) (Input[string], error) {
 		s.finished = true
 	}
 	return fileInput(fresh), nil
+}
+
+// A directory source is replayable: its position is the set of files it
+// has seen, and a plan is a list of files, which must still exist when a
+// recovered driver reads them again.
+
+type fileSourcePosition struct {
+	// Seen maps each remembered path to its modification time (Unix ns).
+	Seen     map[string]int64 `json:"seen"`
+	Planned  bool             `json:"planned,omitempty"`
+	Finished bool             `json:"finished,omitempty"`
+}
+
+func (s *fileSource) Position() ([]byte, error) {
+	p := fileSourcePosition{Seen: make(map[string]int64, len(s.seen)), Planned: s.planned, Finished: s.finished}
+	for path, mod := range s.seen {
+		p.Seen[path] = mod.UnixNano()
+	}
+	return json.Marshal(p)
+}
+
+func (s *fileSource) Restore(position []byte) error {
+	var p fileSourcePosition
+	if err := json.Unmarshal(position, &p); err != nil {
+		return fmt.Errorf("directory source position: %w", err)
+	}
+	s.seen = make(map[string]time.Time, len(p.Seen))
+	for path, ns := range p.Seen {
+		s.seen[path] = time.Unix(0, ns)
+	}
+	s.planned, s.finished = p.Planned, p.Finished
+	return nil
+}
+
+func (s *fileSource) EncodeInput(in Input[string]) ([]byte, error) { return encodeFileInput(in) }
+func (s *fileSource) DecodeInput(data []byte) (Input[string], error) {
+	return decodeFileInput(data)
+}
+
+func encodeFileInput(in Input[string]) ([]byte, error) {
+	files, ok := in.(fileInput)
+	if !ok {
+		return nil, fmt.Errorf("file input of type %T", in)
+	}
+	return json.Marshal([]string(files))
+}
+
+func decodeFileInput(data []byte) (Input[string], error) {
+	var files []string
+	if err := json.Unmarshal(data, &files); err != nil {
+		return nil, fmt.Errorf("file plan: %w", err)
+	}
+	for i, f := range files {
+		if f == "" {
+			return nil, fmt.Errorf("file plan: path %d is empty", i)
+		}
+	}
+	return fileInput(files), nil
 }

@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -142,4 +144,51 @@ func GeneratedRecord(buf []byte, seed uint64, i int64, size int) string {
 		buf = append(buf, ' ')
 	}
 	return string(buf)
+}
+
+// The generator is replayable: its position is the next record's index and
+// a plan is a record range, both pure numbers.
+
+type generatorPosition struct {
+	Next int64 `json:"next"`
+}
+
+type generatorRange struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+}
+
+func (g *generatorSource) Position() ([]byte, error) {
+	return json.Marshal(generatorPosition{Next: g.next})
+}
+
+func (g *generatorSource) Restore(position []byte) error {
+	var p generatorPosition
+	if err := json.Unmarshal(position, &p); err != nil {
+		return fmt.Errorf("generator position: %w", err)
+	}
+	if p.Next < 0 {
+		return fmt.Errorf("generator position: negative record index %d", p.Next)
+	}
+	g.next = p.Next
+	return nil
+}
+
+func (g *generatorSource) EncodeInput(in Input[string]) ([]byte, error) {
+	r, ok := in.(generatorInput)
+	if !ok {
+		return nil, fmt.Errorf("generator input of type %T", in)
+	}
+	return json.Marshal(generatorRange{From: r.from, To: r.to})
+}
+
+func (g *generatorSource) DecodeInput(data []byte) (Input[string], error) {
+	var r generatorRange
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("generator plan: %w", err)
+	}
+	if r.From < 0 || r.To < r.From {
+		return nil, fmt.Errorf("generator plan: invalid record range [%d, %d)", r.From, r.To)
+	}
+	return generatorInput{opts: &g.opts, from: r.From, to: r.To}, nil
 }

@@ -129,8 +129,9 @@ func MapWithState[K comparable, V, S, M any](s Stream[Pair[K, V]], spec StateSpe
 		}
 		// The state after a batch is computed from the state before it: once
 		// that is forgotten, a lost state block cannot be recomputed, so in
-		// a cluster the driver keeps a copy of each (until checkpoints).
+		// a cluster the driver keeps a copy of each.
 		n.persist, n.selfDependent = true, true
+		n.saver = mapWithStateSaver[K, V, S, M]{n}
 		return n, nil
 	})
 	node, _ := out.n.(*mapWithStateNode[K, V, S, M])
@@ -334,3 +335,6 @@ func (s StatefulStream[K, V, S, M]) Named(name string) StatefulStream[K, V, S, M
 	s.Stream = s.Stream.Named(name)
 	return s
 }
+
+// statePartitions is how the stream's state is partitioned by key.
+func (m *mapWithStateNode[K, V, S, M]) statePartitions() int { return m.parts }

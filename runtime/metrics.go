@@ -82,6 +82,13 @@ func (s *metricsStore) lastCommitted() Time {
 	return s.m.LastCompleted
 }
 
+// restoreCommitted sets the newest committed batch of a recovered run.
+func (s *metricsStore) restoreCommitted(t Time) {
+	s.mu.Lock()
+	s.m.LastCompleted = t
+	s.mu.Unlock()
+}
+
 // Metrics returns a snapshot of the context's batch metrics.
 func (c *Context) Metrics() Metrics {
 	s := c.metrics

@@ -28,6 +28,12 @@ type nodeInfo struct {
 	// forgotten once committed, so a lost block of theirs could not be
 	// recomputed: in a cluster the driver keeps a copy of each.
 	selfDependent bool
+	// checkpointed streams have batches that later batches read: self-
+	// dependent streams and the parents of windows. Data checkpoints save
+	// their remembered batches; everything else is recomputed from them.
+	checkpointed bool
+	// saver saves and restores the stream's batches in data checkpoints.
+	saver batchSaver
 	// materialize builds the stream's dataset for t (lazily): the erased
 	// form of get, for workers resolving a stage key.
 	materialize func(t Time) error
@@ -169,10 +175,11 @@ func get[T any](n streamNode[T], t Time) (*dataset[T], error) {
 	}
 	e := n.generated().entry(t)
 	e.once.Do(func() {
-		if in.selfDependent {
+		if in.checkpointed {
 			if eb, ok := in.ctx.earlierBatch(in.id, t); ok {
 				// A worker: read the batch the driver pointed to rather
-				// than rebuilding its predecessors back to the first.
+				// than rebuilding its lineage, which may start at a
+				// checkpoint only the driver restored.
 				ds := blockDataset[T](in, t, &stage{key: eb.stage, stream: in, time: t, tasks: eb.parts, buckets: 1, state: 2}, eb.parts)
 				ds.keyParts = eb.parts
 				e.ds = ds

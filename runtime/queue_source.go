@@ -3,6 +3,7 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -133,6 +134,27 @@ func (s *fileQueueSource) Plan(context.Context, Time) (Input[string], error) {
 	f := s.files[s.next]
 	s.next++
 	return fileInput{f}, nil
+}
+
+// A file queue is replayable: its position is the next file's index.
+
+func (s *fileQueueSource) Position() ([]byte, error) { return json.Marshal(s.next) }
+
+func (s *fileQueueSource) Restore(position []byte) error {
+	var next int
+	if err := json.Unmarshal(position, &next); err != nil {
+		return fmt.Errorf("file queue position: %w", err)
+	}
+	if next < 0 || next > len(s.files) {
+		return fmt.Errorf("file queue position %d: the queue has %d files", next, len(s.files))
+	}
+	s.next = next
+	return nil
+}
+
+func (s *fileQueueSource) EncodeInput(in Input[string]) ([]byte, error) { return encodeFileInput(in) }
+func (s *fileQueueSource) DecodeInput(data []byte) (Input[string], error) {
+	return decodeFileInput(data)
 }
 
 // fileInput reads text files, one partition per file and one record per line.

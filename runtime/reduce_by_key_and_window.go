@@ -186,3 +186,6 @@ var errInverseUnknownKey = errBadWindow("a key left the window that the previous
 type errBadWindow string
 
 func (e errBadWindow) Error() string { return string(e) }
+
+// statePartitions is how the stream's state is partitioned by key.
+func (w *reducedWindowed[K, V]) statePartitions() int { return w.parts }

@@ -317,10 +317,10 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 	}
 	w.mu.Lock()
 	for _, d := range spec.Deps {
-		if d.Stage.Time >= spec.Stage.Time || d.Stage.Node < 1 || d.Stage.Node > len(c.nodes) || !c.nodes[d.Stage.Node-1].info().selfDependent {
+		if d.Stage.Time >= spec.Stage.Time || d.Stage.Node < 1 || d.Stage.Node > len(c.nodes) || !c.nodes[d.Stage.Node-1].info().checkpointed {
 			continue
 		}
-		// A self-dependent stream's earlier batch is its persisted output.
+		// A checkpointed stream's earlier batch is its persisted output.
 		k := nodeTime{d.Stage.Node, d.Stage.Time}
 		e := w.earlier[k]
 		e.stage, e.parts = d.Stage, max(e.parts, d.Task+1)

@@ -26,6 +26,11 @@ type inputNode interface {
 	// source's final one.
 	plannedLast() bool
 	close() error
+
+	// For checkpoints: see inputStream.
+	replayable() bool
+	savedPlans(after Time) (position []byte, plans []savedPlan)
+	restorePlans(position []byte, plans []savedPlan, lost []Time) error
 }
 
 // outputNode is an output operation.
@@ -126,6 +131,7 @@ type runState struct {
 	done     chan struct{}
 	err      error
 	stopping bool // Stop was called: ending is not a failure
+	graceful bool // ... and asked to finish the batches already cut
 	mu       sync.Mutex
 }
 
@@ -146,26 +152,48 @@ func (c *Context) Start(ctx context.Context) error {
 
 	interval := c.cfg.BatchInterval.Milliseconds()
 	c.zeroTime = Time(c.cfg.Clock.Now().UnixMilli() / interval * interval)
+	var rec *recovered
+	if c.ckpt != nil {
+		var err error
+		if rec, err = c.ckpt.recover(ctx); err != nil {
+			return fmt.Errorf("recovering from the checkpoint at %s: %w", c.ckpt.store, err)
+		}
+		if rec != nil {
+			c.zeroTime = rec.meta.ZeroTime
+		}
+	}
+	c.plannedThrough = c.zeroTime
 	c.sched = newScheduler(c.cfg.Workers)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	genCtx, genStop := context.WithCancel(runCtx)
 	r := &runState{ctx: runCtx, cancel: cancel, genStop: genStop, queue: newJobQueue(), done: make(chan struct{})}
 	c.run = r
+	fail := func(opened []inputNode, err error) error {
+		for _, in := range opened {
+			_ = in.close()
+		}
+		cancel()
+		c.sched.close()
+		close(r.done)
+		return err
+	}
 	for i, in := range c.inputs {
 		if err := in.open(runCtx); err != nil {
-			for _, opened := range c.inputs[:i] {
-				_ = opened.close()
-			}
-			cancel()
-			c.sched.close()
-			close(r.done)
-			return fmt.Errorf("opening source %q: %w", in.info().name, err)
+			return fail(c.inputs[:i], fmt.Errorf("opening source %q: %w", in.info().name, err))
 		}
 	}
+	var pending []Time
+	if rec != nil {
+		var err error
+		if pending, err = c.restore(rec); err != nil {
+			return fail(c.inputs, fmt.Errorf("recovering from checkpoint %s: %w", rec.key, err))
+		}
+		c.plannedThrough = rec.meta.PlannedThrough
+	}
 	c.log.Info("streaming context started", "batchInterval", c.cfg.BatchInterval, "workers", c.cfg.Workers,
-		"zeroTime", int64(c.zeroTime), "streams", len(c.nodes))
-	go c.generate(genCtx, r)
+		"zeroTime", int64(c.zeroTime), "streams", len(c.nodes), "recovered", rec != nil)
+	go c.generate(genCtx, r, pending, c.plannedThrough.Add(c.cfg.BatchInterval))
 	go c.runBatches(r)
 	return nil
 }
@@ -216,7 +244,7 @@ func (c *Context) Stop(graceful bool) error {
 		return errors.New("streaming context not started")
 	}
 	r.mu.Lock()
-	r.stopping = true
+	r.stopping, r.graceful = true, graceful
 	r.mu.Unlock()
 	r.genStop()
 	if !graceful {
@@ -226,16 +254,27 @@ func (c *Context) Stop(graceful bool) error {
 	return r.err
 }
 
-// generate is the batch clock: at every interval it plans each source's
-// input for the new batch and queues the batch.
-func (c *Context) generate(ctx context.Context, r *runState) {
+// generate is the batch clock: it queues the batches a recovered driver
+// found pending, then, from first on, at every interval, plans each
+// source's input for the new batch and queues the batch. After a recovery
+// the times missed while no driver ran are in the past: those batches are
+// cut at once, one after the other.
+func (c *Context) generate(ctx context.Context, r *runState, pending []Time, first Time) {
 	defer r.queue.close()
-	for t := c.zeroTime.Add(c.cfg.BatchInterval); ; t = t.Add(c.cfg.BatchInterval) {
+	for i, t := range pending {
+		last := i == len(pending)-1 && c.allPlannedLast()
+		r.queue.push(&batchJob{time: t, submitted: time.Now(), last: last})
+		if last {
+			return
+		}
+	}
+	for t := first; ; t = t.Add(c.cfg.BatchInterval) {
 		if err := c.cfg.Clock.WaitUntil(ctx, t.Std()); err != nil {
 			return
 		}
 		job := &batchJob{time: t, submitted: time.Now()}
 		last := true
+		c.planMu.Lock()
 		for _, in := range c.inputs {
 			if err := in.plan(r.ctx, t); err != nil {
 				job.planErr = planError{&BatchError{Stream: in.info().name, Time: t, Err: fmt.Errorf("planning input: %w", err)}}
@@ -243,12 +282,23 @@ func (c *Context) generate(ctx context.Context, r *runState) {
 			}
 			last = last && in.exhausted()
 		}
+		c.plannedThrough = t
+		c.planMu.Unlock()
 		job.last = last
 		r.queue.push(job)
 		if last || job.planErr != nil {
 			return
 		}
 	}
+}
+
+func (c *Context) allPlannedLast() bool {
+	for _, in := range c.inputs {
+		if !in.plannedLast() {
+			return false
+		}
+	}
+	return true
 }
 
 // runBatches computes queued batches, up to MaxConcurrentBatches at once
@@ -285,6 +335,9 @@ func (c *Context) runBatches(r *runState) {
 			return
 		}
 		err := head.err
+		if err == nil && c.ckpt != nil {
+			err = c.ckpt.guardCommit(r.ctx)
+		}
 		if err == nil {
 			err = c.commit(r.ctx, head)
 		}
@@ -294,7 +347,7 @@ func (c *Context) runBatches(r *runState) {
 			}
 			head.attempts++
 			var pe planError
-			if errors.As(err, &pe) || head.attempts >= c.cfg.FailurePolicy.maxAttempts() {
+			if errors.Is(err, ErrFenced) || errors.As(err, &pe) || head.attempts >= c.cfg.FailurePolicy.maxAttempts() {
 				c.log.Error("batch failed; stopping", "batchTime", int64(head.time), "attempts", head.attempts, "error", err)
 				r.err = err
 				return
@@ -310,6 +363,14 @@ func (c *Context) runBatches(r *runState) {
 			continue
 		}
 		inflight = inflight[1:]
+		if c.ckpt != nil {
+			if err := c.ckpt.committed(r.ctx, head.time, head.last); err != nil {
+				if r.ctx.Err() == nil {
+					r.err = err
+				}
+				return
+			}
+		}
 		c.completed(head, r.queue.pending()+len(inflight))
 		if head.last {
 			c.log.Info("all sources are exhausted; the last batch is committed", "batchTime", int64(head.time))
@@ -444,7 +505,7 @@ func (c *Context) invalidateFrom(t Time) {
 func (c *Context) shutdown(r *runState, inflight []*batchJob) {
 	r.genStop()
 	r.mu.Lock()
-	stopping := r.stopping
+	stopping, graceful := r.stopping, r.graceful
 	r.mu.Unlock()
 	if r.err == nil && r.ctx.Err() != nil && !stopping {
 		r.err = fmt.Errorf("%w: %w", ErrStopped, context.Cause(r.ctx))
@@ -454,6 +515,9 @@ func (c *Context) shutdown(r *runState, inflight []*batchJob) {
 		if j.done != nil {
 			<-j.done
 		}
+	}
+	if c.ckpt != nil {
+		c.ckpt.close(graceful && r.err == nil, c.metrics.lastCommitted())
 	}
 	for _, in := range c.inputs {
 		if err := in.close(); err != nil {

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -31,6 +33,29 @@ type Source[T any] interface {
 	Exhausted() bool
 	// Close releases the source. Receivers stop receiving.
 	Close() error
+}
+
+// ReplayableSource is a Source whose plans can be read again by another
+// driver. A checkpointed context saves, in every metadata checkpoint, the
+// source's position and the encoded plan of each batch it may still have to
+// compute; a driver that recovers restores both and reads exactly the same
+// input for every batch it recomputes. Sources that are not replayable
+// (receivers without a write-ahead log) lose what a dead driver had planned
+// but not committed.
+//
+// Recovery calls Restore once, after Open and before the first Plan.
+// Position and EncodeInput are called on the batch clock, right after Plan.
+type ReplayableSource[T any] interface {
+	Source[T]
+	// Position encodes where the source stands after its last Plan: what
+	// its next Plan continues from.
+	Position() ([]byte, error)
+	// Restore moves the source to a position that Position returned.
+	Restore(position []byte) error
+	// EncodeInput encodes an Input that this source's Plan returned.
+	EncodeInput(Input[T]) ([]byte, error)
+	// DecodeInput rebuilds an Input from what EncodeInput returned.
+	DecodeInput(data []byte) (Input[T], error)
 }
 
 // Input is what one source contributes to one batch. It must be replayable:
@@ -79,6 +104,10 @@ type inputStream[T any] struct {
 	// ended records Exhausted after each plan, for readers on other
 	// goroutines (status): sources are only asked on the batch clock.
 	ended bool
+	// With checkpoints on, a replayable source's position after its last
+	// plan, and each remembered plan encoded, for the metadata checkpoint.
+	position []byte
+	encoded  map[Time][]byte
 }
 
 func newInputStream[T any](src Source[T]) *inputStream[T] {
@@ -133,11 +162,82 @@ func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
 	if in == nil {
 		in = memoryInput[T](nil)
 	}
+	var pos, enc []byte
+	rs, replayable := s.src.(ReplayableSource[T])
+	if replayable && s.ctx.ckpt != nil {
+		if pos, err = rs.Position(); err != nil {
+			return fmt.Errorf("saving the source's position for the checkpoint: %w", err)
+		}
+		if enc, err = rs.EncodeInput(in); err != nil {
+			return fmt.Errorf("saving the batch's plan for the checkpoint: %w", err)
+		}
+	}
 	ended := s.src.Exhausted()
 	s.mu.Lock()
 	s.planned[t] = in
 	s.ended = ended
+	if enc != nil {
+		if s.encoded == nil {
+			s.encoded = map[Time][]byte{}
+		}
+		s.position, s.encoded[t] = pos, enc
+	}
 	s.mu.Unlock()
+	return nil
+}
+
+// replayable reports whether a recovered driver can re-read this source's
+// plans.
+func (s *inputStream[T]) replayable() bool {
+	_, ok := s.src.(ReplayableSource[T])
+	return ok
+}
+
+// savedPlans returns the source's position and its encoded plans of the
+// batches after after: what the metadata checkpoint records of it.
+func (s *inputStream[T]) savedPlans(after Time) (position []byte, plans []savedPlan) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, enc := range s.encoded {
+		if t > after {
+			plans = append(plans, savedPlan{Time: t, Input: enc})
+		}
+	}
+	slices.SortFunc(plans, func(a, b savedPlan) int { return cmp.Compare(a.Time, b.Time) })
+	return s.position, plans
+}
+
+// restorePlans moves a replayable source to a saved position and
+// reinstates its saved plans; for any other source the batches at lost get
+// no input, which is what a driver's death cost them.
+func (s *inputStream[T]) restorePlans(position []byte, plans []savedPlan, lost []Time) error {
+	rs, ok := s.src.(ReplayableSource[T])
+	if !ok {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, t := range lost {
+			s.planned[t] = memoryInput[T](nil)
+		}
+		return nil
+	}
+	if position != nil {
+		if err := rs.Restore(position); err != nil {
+			return fmt.Errorf("restoring the source's position: %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.encoded == nil {
+		s.encoded = map[Time][]byte{}
+	}
+	for _, p := range plans {
+		in, err := rs.DecodeInput(p.Input)
+		if err != nil {
+			return fmt.Errorf("batch %s: restoring its plan: %w", p.Time, err)
+		}
+		s.planned[p.Time], s.encoded[p.Time] = in, p.Input
+	}
+	s.position, s.ended = position, rs.Exhausted()
 	return nil
 }
 
@@ -212,10 +312,16 @@ func (s *inputStream[T]) materialize(ctx context.Context, t Time) (int64, error)
 
 func (s *inputStream[T]) forget(before Time) {
 	s.memo.forget(before)
+	if s.ctx.ckpt != nil && s.replayable() {
+		// A recovering driver recomputes every batch after the newest
+		// data checkpoint from these plans.
+		before = min(before, s.ctx.ckpt.plansNeededAfter()+1)
+	}
 	s.mu.Lock()
 	for t := range s.planned {
 		if t < before {
 			delete(s.planned, t)
+			delete(s.encoded, t)
 		}
 	}
 	s.mu.Unlock()

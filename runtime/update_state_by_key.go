@@ -85,3 +85,6 @@ func (u *stateByKey[K, V, S]) compute(t Time) (*dataset[Pair[K, S]], error) {
 			return true
 		}}, nil
 }
+
+// statePartitions is how the stream's state is partitioned by key.
+func (u *stateByKey[K, V, S]) statePartitions() int { return u.parts }

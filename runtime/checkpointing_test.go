@@ -1,0 +1,431 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
+)
+
+// committedOutputs is an idempotent sink: each batch's records, sorted, by
+// batch time and output name. A batch committed again replaces itself.
+type committedOutputs struct {
+	mu      sync.Mutex
+	batches map[string][]string
+}
+
+func newCommittedOutputs() *committedOutputs {
+	return &committedOutputs{batches: map[string][]string{}}
+}
+
+func sinkInto[T any](s Stream[T], out *committedOutputs) {
+	name := s.Name()
+	s.ForeachBatch(testFn(func(b Batch[T]) error {
+		var recs []string
+		for _, p := range b.Partitions {
+			for _, r := range p {
+				recs = append(recs, fmt.Sprint(r))
+			}
+		}
+		slices.Sort(recs)
+		out.mu.Lock()
+		out.batches[fmt.Sprintf("%s@%d", name, int64(b.Time))] = recs
+		out.mu.Unlock()
+		return nil
+	}))
+}
+
+func (o *committedOutputs) snapshot() map[string][]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps_clone(o.batches)
+}
+
+func maps_clone(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+var (
+	sumState = Func("test.sumState", func(values []int, state Optional[int]) (int, bool) {
+		total := state.OrElse(0)
+		for _, v := range values {
+			total += v
+		}
+		return total, true
+	})
+	sessionCount = Func("test.sessionCount", func(_ Time, key string, v Optional[int], st *State[int]) (Pair[string, int], bool) {
+		n := st.Get() + v.OrElse(0)
+		st.Update(n)
+		return KV(key, n), n%7 == 0
+	})
+	notZeroes = Func("test.notZeroes", func(kv Pair[string, int]) bool { return kv.Value != 0 })
+)
+
+// statefulWordCount is the job the recovery tests run: running totals
+// (updateStateByKey), an incremental and a plain windowed count, and
+// mapWithState, over a deterministic generator.
+func statefulWordCount(c *Context, count int64, out *committedOutputs) Stream[Pair[string, int]] {
+	lines := GeneratorStream(c, GeneratorOptions{RecordsPerSecond: 300, RecordSize: 40, Count: count, Seed: 7, Partitions: 3}).Named("lines")
+	pairs := Map(FlatMap(lines, splitWords), pairOne).Named("pairs")
+	sinkInto(UpdateStateByKey(pairs, sumState, 2).Named("totals"), out)
+	sinkInto(ReduceByKeyAndWindowInv(pairs, sumInts, subInts, notZeroes, 4*testInterval, 2*testInterval, 2).Named("windowed"), out)
+	sinkInto(pairs.Window(3*testInterval, testInterval).CountByWindow(3*testInterval, testInterval).Named("lineWindow"), out)
+	sinkInto(MapWithState(pairs, StateSpec[string, int, int, Pair[string, int]]{Func: sessionCount, Partitions: 2}).Named("sessions").Stream, out)
+	return pairs
+}
+
+func checkpointedContext(t *testing.T, clock *ManualClock, store checkpoint.Store, log *slog.Logger) *Context {
+	t.Helper()
+	if log == nil {
+		log = quietLogger()
+		if os.Getenv("CHECKPOINT_TEST_LOG") != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		}
+	}
+	c, err := NewContext(Config{BatchInterval: testInterval, Workers: 2, Clock: clock, Logger: log, Stdout: io.Discard,
+		Checkpoint: &CheckpointConfig{Store: store, Interval: 3 * testInterval}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// runToEnd advances the clock until the bounded run stops by itself.
+func runUntilDone(t *testing.T, c *Context, clock *ManualClock) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; {
+		select {
+		case <-c.Done():
+			if err := c.AwaitTermination(); err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not end")
+		}
+		if c.Metrics().PendingBatches == 0 {
+			clock.Advance(testInterval)
+		}
+	}
+}
+
+func TestRecoveredRunsCommitWhatAFailureFreeRunCommits(t *testing.T) {
+	const records = 300 * 24 // 24 batches
+	lastBatch := Time(24 * testInterval.Milliseconds())
+	want := newCommittedOutputs()
+	{
+		clock := NewManualClock(time.UnixMilli(0))
+		store, _ := checkpoint.NewDir(t.TempDir())
+		c := checkpointedContext(t, clock, store, nil)
+		statefulWordCount(c, records, want)
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		runUntilDone(t, c, clock)
+	}
+
+	got := newCommittedOutputs()
+	clock := NewManualClock(time.UnixMilli(0))
+	store, _ := checkpoint.NewDir(t.TempDir())
+	rng := rand.New(rand.NewPCG(1, 2))
+	for incarnation := 1; ; incarnation++ {
+		if incarnation > 200 {
+			t.Fatal("the run did not finish")
+		}
+		c := checkpointedContext(t, clock, store, nil)
+		statefulWordCount(c, records, got)
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatalf("incarnation %d: %v", incarnation, err)
+		}
+		// Cut a few batches, let at least one commit, and kill the driver
+		// while others may still run.
+		before := c.Metrics().LastCompleted
+		for range rng.IntN(4) + 1 {
+			clock.Advance(testInterval)
+		}
+		for deadline := time.Now().Add(10 * time.Second); c.Metrics().LastCompleted == before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) || isDone(c) {
+				t.Fatalf("incarnation %d committed nothing", incarnation)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+		select {
+		case <-c.Done():
+			if err := c.AwaitTermination(); err != nil {
+				t.Fatalf("incarnation %d: %v", incarnation, err)
+			}
+			if !reflect.DeepEqual(got.snapshot(), want.snapshot()) {
+				t.Fatalf("after %d incarnations the outputs differ from a failure-free run:\n%s", incarnation, diffOutputs(got.snapshot(), want.snapshot()))
+			}
+			return
+		default:
+		}
+		_ = c.Stop(false)
+		if c.Metrics().LastCompleted == lastBatch {
+			if !reflect.DeepEqual(got.snapshot(), want.snapshot()) {
+				t.Fatalf("after %d incarnations the outputs differ from a failure-free run:\n%s", incarnation, diffOutputs(got.snapshot(), want.snapshot()))
+			}
+			return
+		}
+	}
+}
+
+func diffOutputs(got, want map[string][]string) string {
+	var b strings.Builder
+	keys := map[string]bool{}
+	for k := range got {
+		keys[k] = true
+	}
+	for k := range want {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	slices.Sort(sorted)
+	n := 0
+	for _, k := range sorted {
+		if !reflect.DeepEqual(got[k], want[k]) && n < 10 {
+			n++
+			fmt.Fprintf(&b, "%s: got %d records %.200v\n   want %d records %.200v\n", k, len(got[k]), got[k], len(want[k]), want[k])
+		}
+	}
+	return b.String()
+}
+
+func isDone(c *Context) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// runBatches runs n batches of a checkpointed word count and stops the
+// context abruptly.
+func runCheckpointed(t *testing.T, clock *ManualClock, store checkpoint.Store, n int, build func(*Context)) *Context {
+	t.Helper()
+	c := checkpointedContext(t, clock, store, nil)
+	build(c)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// One batch at a time, each data checkpoint finished before the next
+	// batch: which checkpoint refers to which is then certain.
+	for deadline := time.Now().Add(10 * time.Second); c.Metrics().PendingBatches > 0 || c.Metrics().LastCompleted < c.plannedThrough; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) || isDone(c) {
+			t.Fatalf("the recovered batches did not commit: %v", c.AwaitTermination())
+		}
+	}
+	for range n {
+		clock.Advance(testInterval)
+		want := TimeOf(clock.Now())
+		for deadline := time.Now().Add(10 * time.Second); c.Metrics().LastCompleted < want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) || isDone(c) {
+				t.Fatalf("committed through %s, want %s (%v)", c.Metrics().LastCompleted, want, c.AwaitTermination())
+			}
+		}
+		c.ckpt.pending.Wait()
+	}
+	_ = c.Stop(false)
+	return c
+}
+
+func newestKey(t *testing.T, store checkpoint.Store, prefix string) string {
+	t.Helper()
+	keys, err := store.List(context.Background(), prefix)
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("listing %s: %v %v", prefix, keys, err)
+	}
+	return keys[len(keys)-1]
+}
+
+func truncateObject(t *testing.T, dir, key string) {
+	t.Helper()
+	path := filepath.Join(dir, filepath.FromSlash(key))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestACorruptLatestCheckpointFallsBackToThePreviousOne(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := checkpoint.NewDir(dir)
+	clock := NewManualClock(time.UnixMilli(0))
+	build := func(c *Context) { statefulWordCount(c, 0, newCommittedOutputs()) }
+	runCheckpointed(t, clock, store, 7, build) // data checkpoints at 3s and 6s
+
+	// A truncated newest metadata checkpoint: the one before it is used.
+	bad := newestKey(t, store, "metadata/")
+	truncateObject(t, dir, bad)
+	c := runCheckpointed(t, clock, store, 1, build)
+	st, _ := c.Checkpoints()
+	if len(st.Skipped) != 1 || !strings.HasPrefix(st.Skipped[0], bad) || st.RecoveredFrom == "" || st.RecoveredFrom == bad {
+		t.Fatalf("status after a truncated metadata checkpoint: %+v", st)
+	}
+
+	// A truncated object of the newest data checkpoint: recovery goes back
+	// to a metadata checkpoint that refers to the data checkpoint before.
+	newest, _ := parseMetadataKey(newestKey(t, store, "metadata/"))
+	keys, _ := store.List(context.Background(), dataDir+newest.data+"/")
+	if len(keys) < 2 {
+		t.Fatalf("the newest metadata checkpoint %s refers to data with objects %v", newest.key, keys)
+	}
+	truncateObject(t, dir, slices.DeleteFunc(keys, func(k string) bool { return strings.HasSuffix(k, dataManifestName) })[0])
+	c = runCheckpointed(t, clock, store, 1, build)
+	st, _ = c.Checkpoints()
+	if from, _ := parseMetadataKey(st.RecoveredFrom); len(st.Skipped) == 0 || !strings.Contains(st.Skipped[0], "is corrupt") || from.data == newest.data {
+		t.Fatalf("status after a truncated data object: %+v", st)
+	}
+
+	// Nothing readable: the driver refuses to start from empty...
+	keys, _ = store.List(context.Background(), "metadata/")
+	for _, k := range keys {
+		truncateObject(t, dir, k)
+	}
+	c = checkpointedContext(t, clock, store, nil)
+	build(c)
+	err := c.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cannot resume") {
+		t.Fatalf("Start with no readable checkpoint: %v", err)
+	}
+	// ...unless the user asks for it.
+	c, err = NewContext(Config{BatchInterval: testInterval, Workers: 2, Clock: clock, Logger: quietLogger(),
+		Checkpoint: &CheckpointConfig{Store: store, Discard: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	build(c)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatalf("Start discarding the checkpoints: %v", err)
+	}
+	_ = c.Stop(false)
+}
+
+// unconditional is a store without conditional writes, as some
+// S3-compatible servers are: drivers fall back to epoch-scoped names.
+type unconditional struct{ checkpoint.Store }
+
+func (unconditional) Create(context.Context, string, []byte) error {
+	return checkpoint.ErrConditionalUnsupported
+}
+
+func TestAReplacedDriverCannotCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(checkpoint.Store) checkpoint.Store
+	}{
+		{"conditional writes", func(s checkpoint.Store) checkpoint.Store { return s }},
+		{"epoch-scoped names", func(s checkpoint.Store) checkpoint.Store { return unconditional{s} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _ := checkpoint.NewDir(t.TempDir())
+			store := tc.wrap(d)
+			clock := NewManualClock(time.UnixMilli(0))
+			oldOut, newOut := newCommittedOutputs(), newCommittedOutputs()
+			old := checkpointedContext(t, clock, store, nil)
+			statefulWordCount(old, 0, oldOut)
+			if err := old.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer old.Stop(false)
+			clock.Advance(testInterval)
+			for old.Metrics().LastCompleted == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			committedBefore := len(oldOut.snapshot())
+
+			// The replacement starts while the old driver still runs.
+			replacement := checkpointedContext(t, clock, store, nil)
+			statefulWordCount(replacement, 0, newOut)
+			if err := replacement.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer replacement.Stop(false)
+			clock.Advance(testInterval)
+			select {
+			case <-old.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the replaced driver is still running")
+			}
+			if err := old.AwaitTermination(); !errors.Is(err, ErrFenced) {
+				t.Fatalf("the replaced driver ended with %v, want ErrFenced", err)
+			}
+			if n := len(oldOut.snapshot()); n != committedBefore {
+				t.Fatalf("the replaced driver committed %d more outputs", n-committedBefore)
+			}
+			if st, _ := old.Checkpoints(); !st.Fenced {
+				t.Fatalf("status of the replaced driver: %+v", st)
+			}
+			for replacement.Metrics().LastCompleted < 2000 {
+				time.Sleep(time.Millisecond)
+			}
+			if st, _ := replacement.Checkpoints(); st.Epoch != 2 || st.Fenced {
+				t.Fatalf("status of the replacement: %+v", st)
+			}
+		})
+	}
+}
+
+func TestAChangedJobRestoresStateByStreamName(t *testing.T) {
+	store, _ := checkpoint.NewDir(t.TempDir())
+	clock := NewManualClock(time.UnixMilli(0))
+	runCheckpointed(t, clock, store, 4, func(c *Context) { statefulWordCount(c, 0, newCommittedOutputs()) })
+
+	// Compatible: the same stateful streams, a stateless stream and an
+	// output added. Totals continue from the checkpoint.
+	totals := newCommittedOutputs()
+	c := runCheckpointed(t, clock, store, 2, func(c *Context) {
+		pairs := statefulWordCount(c, 0, newCommittedOutputs())
+		sinkInto(pairs.Filter(Func("test.isThe", func(kv Pair[string, int]) bool { return kv.Key == "the" })).Named("thes"), totals)
+	})
+	if st, _ := c.Checkpoints(); st.RecoveredFrom == "" {
+		t.Fatalf("the compatible job did not recover: %+v", st)
+	}
+
+	// Incompatible: the state type of "totals" changed.
+	c = checkpointedContext(t, clock, store, nil)
+	lines := GeneratorStream(c, GeneratorOptions{RecordsPerSecond: 300, RecordSize: 40, Seed: 7, Partitions: 3}).Named("lines")
+	pairs := Map(FlatMap(lines, splitWords), pairOne).Named("pairs")
+	UpdateStateByKey(pairs, Func("test.sumState64", func(values []int, state Optional[int64]) (int64, bool) {
+		return state.OrElse(0) + int64(len(values)), true
+	}), 2).Named("totals").PrintN(1)
+	err := c.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `stream "totals"`) || !strings.Contains(err.Error(), "int64") {
+		t.Fatalf("Start with a changed state type: %v", err)
+	}
+
+	// Incompatible: the state's partition count changed.
+	c = checkpointedContext(t, clock, store, nil)
+	lines = GeneratorStream(c, GeneratorOptions{RecordsPerSecond: 300, RecordSize: 40, Seed: 7, Partitions: 3}).Named("lines")
+	pairs = Map(FlatMap(lines, splitWords), pairOne).Named("pairs")
+	UpdateStateByKey(pairs, sumState, 5).Named("totals").PrintN(1)
+	err = c.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `stream "totals"`) || !strings.Contains(err.Error(), "partitions") {
+		t.Fatalf("Start with a changed partition count: %v", err)
+	}
+}
