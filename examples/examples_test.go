@@ -102,9 +102,13 @@ func TestEveryExampleValidates(t *testing.T) {
 
 // The README's first command.
 func TestQuickstartRunsThroughTheCLI(t *testing.T) {
-	t.Chdir("..")
+	example, err := filepath.Abs("quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir()) // where its checkpoints go
 	var stdout, stderr bytes.Buffer
-	code := cli.Main(context.Background(), []string{"run", "examples/quickstart.yaml"}, &stdout, &stderr)
+	code := cli.Main(context.Background(), []string{"run", example}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -77,6 +78,18 @@ func writeJSONLines[T any](tc *taskContext, path string, ds *dataset[T], p int, 
 		}
 	}()
 	w := bufio.NewWriterSize(f, 256<<10)
+	if _, err := encodeJSONLines(tc, w, ds, p, self); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// encodeJSONLines writes partition p of ds as JSON lines and returns how
+// many records it wrote.
+func encodeJSONLines[T any](tc *taskContext, w io.Writer, ds *dataset[T], p int, self *nodeInfo) (int, error) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	var encErr error
@@ -90,13 +103,7 @@ func writeJSONLines[T any](tc *taskContext, path string, ds *dataset[T], p int, 
 		n++
 		return true
 	})
-	if encErr != nil {
-		return encErr
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Sync()
+	return n, encErr
 }
 
 // replaceDir moves tmp to final. If final exists (the batch is being

@@ -153,6 +153,12 @@ type CheckpointSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Retain is how many state checkpoints (and of the newest metadata
+	// checkpoints) are kept; older ones are deleted. Zero means 3.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Retain int32 `json:"retain,omitempty"`
 	// Endpoint is the S3 endpoint (host:port), for S3-compatible stores
 	// such as MinIO. Empty means AWS S3.
 	// +optional

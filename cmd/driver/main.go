@@ -32,6 +32,7 @@ func main() {
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 0, "how often executors heartbeat (default 1s)")
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "an executor silent this long is lost (default 5 intervals)")
 	fs.IntVar(&o.Workers, "workers", 0, "workers for the driver's own tasks: inputs and outputs (default: spec.executors.replicas)")
+	fs.BoolVar(&o.DiscardCheckpoints, "discard-checkpoints", false, "delete the job's checkpoints and start from empty instead of resuming")
 	if err := cli.BindEnv(fs); err != nil {
 		fmt.Fprintln(os.Stderr, "driver:", err)
 		os.Exit(2)

@@ -98,43 +98,51 @@ func newValidateCommand() *cobra.Command {
 
 func newRunCommand() *cobra.Command {
 	var workers int
-	var verbose bool
+	var verbose, discard bool
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a manifest locally",
 		Long: "run executes a StreamingJob manifest in local mode: the driver and the executors are goroutines of\n" +
 			"this process. It prints a line per committed batch and what the print outputs write. Ctrl-C stops\n" +
 			"gracefully: the batches already cut finish and commit. A job whose sources are all bounded exits 0\n" +
-			"after its last batch commits.",
+			"after its last batch commits.\n\n" +
+			"Checkpoints go to spec.checkpoint.location, by default the directory <job name>.checkpoint here. A run\n" +
+			"that finds checkpoints of an unfinished run resumes from them: state, windows and the batches that\n" +
+			"had not committed. A finished run's checkpoints are replaced by the new run's.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			job, err := load(args[0])
 			if err != nil {
 				return err
 			}
-			return run(cmd.Context(), job, workers, verbose, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return run(cmd.Context(), job, runOptions{workers: workers, verbose: verbose, discard: discard}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 0, "worker goroutines; overrides spec.executors.replicas")
+	cmd.Flags().BoolVar(&discard, "discard-checkpoints", false, "delete the job's checkpoints and start from empty instead of resuming")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log the engine's debug messages")
 	return cmd
 }
 
-func run(ctx context.Context, job *pipeline.Job, workers int, verbose bool, stdout, stderr io.Writer) error {
+type runOptions struct {
+	workers          int
+	verbose, discard bool
+}
+
+func run(ctx context.Context, job *pipeline.Job, o runOptions, stdout, stderr io.Writer) error {
 	level := slog.LevelWarn
-	if verbose {
+	if o.verbose {
 		level = slog.LevelDebug
 	}
 	ssc, err := job.Build(pipeline.Options{
-		Workers: workers,
-		Stdout:  stdout,
-		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Workers:            o.workers,
+		Stdout:             stdout,
+		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Checkpoints:        true,
+		DiscardCheckpoints: o.discard,
 	})
 	if err != nil {
 		return err
-	}
-	if job.Object.Spec.Checkpoint.Location != "" {
-		fmt.Fprintln(stderr, "note: checkpoints are not written yet; a restarted run starts from empty state")
 	}
 	fmt.Fprintf(stdout, "%-24s %10s %12s %12s %12s\n", "BATCH", "RECORDS", "SCHEDULING", "PROCESSING", "TOTAL DELAY")
 	ssc.AddListener(runtime.ListenerFunc(func(b runtime.BatchInfo) {
@@ -145,6 +153,9 @@ func run(ctx context.Context, job *pipeline.Job, workers int, verbose bool, stdo
 	defer stop()
 	if err := ssc.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
+	}
+	if st, _ := ssc.Checkpoints(); st.RecoveredFrom != "" {
+		fmt.Fprintf(stderr, "resuming from checkpoint %s/%s\n", st.Location, st.RecoveredFrom)
 	}
 	ssc.StopWhenDone(sigCtx, func() { fmt.Fprintln(stderr, "stopping: finishing the batches already cut") })
 	if err := ssc.AwaitTermination(); err != nil {

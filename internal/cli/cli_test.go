@@ -68,6 +68,7 @@ func TestRunRejectsAnInvalidManifestBeforeStarting(t *testing.T) {
 }
 
 func TestRunBoundedJobExitsZero(t *testing.T) {
+	t.Chdir(t.TempDir())
 	path := filepath.Join(t.TempDir(), "job.yaml")
 	job := strings.NewReplacer(`"recrod.split(' ')"`, `"record.split(' ')"`, "from: wrods", "from: words", "batchInterval: 1s", "batchInterval: 100ms").Replace(typo)
 	if err := os.WriteFile(path, []byte(job), 0o644); err != nil {
@@ -97,27 +98,44 @@ func TestVersion(t *testing.T) {
 // Ctrl-C and SIGTERM cancel the run's context; the same path is taken when
 // the caller's context ends. The batches already cut commit, and run exits 0.
 func TestRunStopsGracefullyWhenInterrupted(t *testing.T) {
+	t.Chdir(t.TempDir()) // the default checkpoint directory goes here
 	path := filepath.Join(t.TempDir(), "job.yaml")
 	unbounded := strings.NewReplacer(`"recrod.split(' ')"`, `"record.split(' ')"`, "from: wrods", "from: words",
 		"batchInterval: 1s", "batchInterval: 50ms", "{recordsPerSecond: 10, count: 10}", "{recordsPerSecond: 1000}").Replace(typo)
 	if err := os.WriteFile(path, []byte(unbounded), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() { done <- Main(ctx, []string{"run", path}, &stdout, &stderr) }()
-	time.Sleep(400 * time.Millisecond)
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr.String())
+	interrupted := func(args ...string) (string, string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr bytes.Buffer
+		done := make(chan int, 1)
+		go func() { done <- Main(ctx, append([]string{"run"}, args...), &stdout, &stderr) }()
+		time.Sleep(400 * time.Millisecond)
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("run did not stop")
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop")
+		if !strings.Contains(stderr.String(), "stopping") || !strings.Contains(stdout.String(), " batches, ") {
+			t.Fatalf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
 	}
-	if !strings.Contains(stderr.String(), "stopping") || !strings.Contains(stdout.String(), " batches, ") {
-		t.Fatalf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	if _, stderr := interrupted(path); strings.Contains(stderr, "resuming") {
+		t.Fatalf("the first run resumed: %s", stderr)
+	}
+	if _, err := os.Stat("typo.checkpoint"); err != nil {
+		t.Fatalf("no checkpoint directory where the manifest's default says: %v", err)
+	}
+	// The unfinished run resumes from its checkpoint, unless told not to.
+	if _, stderr := interrupted(path); !strings.Contains(stderr, "resuming from checkpoint typo.checkpoint/metadata/") {
+		t.Fatalf("the second run did not resume: %s", stderr)
+	}
+	if _, stderr := interrupted("--discard-checkpoints", path); strings.Contains(stderr, "resuming") {
+		t.Fatalf("--discard-checkpoints resumed: %s", stderr)
 	}
 }

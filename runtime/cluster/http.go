@@ -29,6 +29,9 @@ type Status struct {
 	Receivers []ReceiverStatus `json:"receivers"`
 	// Batches are the most recent batches' metrics, oldest first.
 	Batches []runtime.BatchInfo `json:"batches"`
+	// Checkpoints says where the job's checkpoints are, which one the
+	// driver recovered from, and any it had to skip as unreadable.
+	Checkpoints *runtime.CheckpointStatus `json:"checkpoints,omitempty"`
 }
 
 // statusBatches is how many recent batches /status includes: enough to see
@@ -81,12 +84,16 @@ func (s *HTTPServer) Status() Status {
 	if len(batches) > statusBatches {
 		batches = batches[len(batches)-statusBatches:]
 	}
-	return Status{
+	st := Status{
 		Job: s.job, Execution: "executors",
 		LastCompletedBatch: m.LastCompleted, PendingBatches: m.PendingBatches,
 		CompletedBatches: m.CompletedBatches, TotalRecords: m.TotalRecords,
 		Executors: s.driver.Executors(), Sources: s.ctx.Sources(), Receivers: s.driver.Receivers(), Batches: batches,
 	}
+	if ck, ok := s.ctx.Checkpoints(); ok {
+		st.Checkpoints = &ck
+	}
+	return st
 }
 
 // collector exports the job's batch metrics and the executor counts.

@@ -66,6 +66,9 @@ func start(t testing.TB, bin string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	// A driver's default checkpoint directory is relative to its working
+	// directory: each process gets its own.
+	cmd.Dir = t.TempDir()
 	// Keep the process's log, and show it if the test fails.
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &syncWriter{w: &logs}

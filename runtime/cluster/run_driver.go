@@ -33,8 +33,11 @@ type DriverOptions struct {
 	// Workers run the driver's own tasks (inputs and outputs).
 	// Zero means the manifest's executors.replicas.
 	Workers int
-	Stdout  io.Writer
-	Logger  *slog.Logger
+	// DiscardCheckpoints deletes the job's checkpoints and starts from
+	// empty, instead of resuming from them.
+	DiscardCheckpoints bool
+	Stdout             io.Writer
+	Logger             *slog.Logger
 }
 
 // RunDriver loads the job, serves executors and the HTTP endpoint, and runs
@@ -70,7 +73,8 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	// Every stage but inputs and output commits runs on executors, and so
 	// do receivers.
 	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger,
-		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch, Receivers: d})
+		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch, Receivers: d,
+		Checkpoints: true, DiscardCheckpoints: o.DiscardCheckpoints})
 	if err != nil {
 		grpcLis.Close()
 		return err

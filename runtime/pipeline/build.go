@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/tributary-dev/tributary/runtime"
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
 
 // Options override what a local run takes from the manifest.
@@ -28,6 +29,13 @@ type Options struct {
 	BlockAddress string
 	FetchBlock   func(ctx context.Context, address string, id runtime.BlockID) ([]byte, error)
 	Receivers    runtime.ReceiverScheduler
+	// Checkpoints writes checkpoints where the manifest's checkpoint
+	// section says, and resumes from them: what a driver does, never an
+	// executor.
+	Checkpoints bool
+	// DiscardCheckpoints deletes the existing checkpoints first, starting
+	// the job from empty: only ever on the user's explicit request.
+	DiscardCheckpoints bool
 }
 
 // Build creates a streaming context running the job. Each call builds a new,
@@ -46,6 +54,21 @@ func (j *Job) Build(opts Options) (*runtime.Context, error) {
 	if opts.Parallelism > 0 {
 		parallelism = opts.Parallelism
 	}
+	var ck *runtime.CheckpointConfig
+	if opts.Checkpoints {
+		creds, err := checkpoint.CredentialsFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		store, err := checkpoint.Open(spec.Checkpoint, j.Object.Name, creds)
+		if err != nil {
+			return nil, err
+		}
+		ck = &runtime.CheckpointConfig{Store: store, Retain: int(spec.Checkpoint.Retain), Discard: opts.DiscardCheckpoints}
+		if spec.Checkpoint.Interval != nil {
+			ck.Interval = spec.Checkpoint.Interval.Duration
+		}
+	}
 	ctx, err := runtime.NewContext(runtime.Config{
 		BatchInterval: spec.BatchInterval.Duration,
 		Workers:       workers,
@@ -59,6 +82,7 @@ func (j *Job) Build(opts Options) (*runtime.Context, error) {
 		BlockAddress:  opts.BlockAddress,
 		FetchBlock:    opts.FetchBlock,
 		Receivers:     opts.Receivers,
+		Checkpoint:    ck,
 	})
 	if err != nil {
 		return nil, err

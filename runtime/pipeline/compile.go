@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
 	"github.com/tributary-dev/tributary/runtime"
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
 
 type (
@@ -60,6 +61,7 @@ func compile(job *v1alpha1.StreamingJob) (*Job, error) {
 	c := &compiler{job: job, steps: map[string]*step{}}
 	p := &job.Spec.Pipeline
 	interval := job.Spec.BatchInterval.Duration
+	c.checkpointSection(interval)
 	for i := range p.Sources {
 		if s := c.source(i, &p.Sources[i], interval); s != nil {
 			c.steps[s.name] = s
@@ -239,6 +241,29 @@ func (c *compiler) output(i int, o *v1alpha1.Output) *step {
 			}
 			return nil
 		}
+	case o.Files != nil && strings.HasPrefix(o.Files.Path, "s3://"):
+		if _, _, err := checkpoint.ParseS3Location(o.Files.Path); err != nil {
+			c.errs.add(path+".files.path", "%v", err)
+		}
+		// An S3 output reaches its endpoint as the checkpoints do.
+		spec := c.job.Spec.Checkpoint
+		spec.Location = o.Files.Path
+		name := c.job.Name
+		st.build = func(g *graph) error {
+			open := runtime.RegisterFunc(g.reg, fmt.Sprintf("outputs[%d].store", i), func() (checkpoint.Store, error) {
+				creds, err := checkpoint.CredentialsFromEnv()
+				if err != nil {
+					return nil, err
+				}
+				return checkpoint.Open(spec, name, creds)
+			})
+			if in := g.streams[o.From]; parent.keyed {
+				in.keyed.SaveAsJSONObjects(open)
+			} else {
+				in.plain.SaveAsJSONObjects(open)
+			}
+			return nil
+		}
 	case o.Files != nil:
 		c.localPath(path+".files.path", o.Files.Path)
 		st.build = func(g *graph) error {
@@ -259,7 +284,7 @@ func (c *compiler) output(i int, o *v1alpha1.Output) *step {
 // localPath rejects object-store URLs where only local paths work yet.
 func (c *compiler) localPath(field, p string) {
 	if strings.Contains(p, "://") {
-		c.errs.add(field, "%q: only local paths are supported here; S3 locations arrive with checkpoint support", p)
+		c.errs.add(field, "%q: only local paths are supported here", p)
 	}
 }
 
@@ -294,4 +319,22 @@ func loadJSONLines(path string) ([]any, error) {
 		out = append(out, v)
 	}
 	return out, sc.Err()
+}
+
+// checkpointSection checks what the schema cannot: the interval against the
+// batch interval, and an S3 location's form.
+func (c *compiler) checkpointSection(batch time.Duration) {
+	ck := c.job.Spec.Checkpoint
+	if ck.Interval != nil {
+		if d := ck.Interval.Duration; batch > 0 && (d <= 0 || d%batch != 0) {
+			c.errs.add("spec.checkpoint.interval", "%s is not a positive multiple of batchInterval %s", d, batch)
+		}
+	}
+	if strings.HasPrefix(ck.Location, "s3://") {
+		if _, _, err := checkpoint.ParseS3Location(ck.Location); err != nil {
+			c.errs.add("spec.checkpoint.location", "%v", err)
+		}
+	} else if strings.Contains(ck.Location, "://") {
+		c.errs.add("spec.checkpoint.location", "%q: want s3://bucket/prefix or a local path", ck.Location)
+	}
 }

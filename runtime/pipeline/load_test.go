@@ -100,8 +100,8 @@ outputs:
   - from: a
     print: {}
 `), []string{"cycle: a -> b -> a"}},
-		{"S3 output before checkpoints", strings.Replace(manifest(wordCount), "/tmp/wordcount-out", "s3://bucket/out", 1),
-			[]string{"spec.pipeline.outputs[0].files.path", "only local paths"}},
+		{"S3 output without a bucket", strings.Replace(manifest(wordCount), "/tmp/wordcount-out", "s3:///out", 1),
+			[]string{"spec.pipeline.outputs[0].files.path", "want s3://bucket/prefix"}},
 		{"constant expression that fails", strings.Replace(manifest(wordCount), `"record.split(' ')"`, `"[1/0]"`, 1),
 			[]string{"spec.pipeline.streams[0].flatMap: evaluating a constant expression: division by zero"}},
 		{"unknown reducer", strings.Replace(manifest(wordCount), "countByValueAndWindow: {window: 30s, slide: 10s}", "reduce: {function: median}", 1),

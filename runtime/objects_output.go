@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
+)
+
+// CommitMarkerName is the object written last in a batch's directory of an
+// object-store output: a reader that lists batches by their marker sees
+// each batch once, whole, however often it was written.
+const CommitMarkerName = "_SUCCESS"
+
+// CommitMarker is the content of a batch's commit marker.
+type CommitMarker struct {
+	BatchTime Time `json:"batchTime"`
+	// Parts are the batch's objects, relative to the output's location.
+	Parts   []string `json:"parts"`
+	Records int64    `json:"records"`
+}
+
+// objectsOutput writes each batch to an object store, exactly once as a
+// reader following commit markers sees it.
+type objectsOutput[T any] struct {
+	outputBase
+	parent streamNode[T]
+	open   func() (checkpoint.Store, error)
+
+	once  sync.Once
+	store checkpoint.Store
+	err   error
+}
+
+// SaveAsJSONObjects writes each batch to the object store that open
+// returns: <batch time in ms>/part-NNNNN.jsonl, one object per partition, one
+// JSON value per line, then the commit marker <batch time>/_SUCCESS. Names
+// are a function of the batch alone, so a batch that a recovered driver
+// computes again writes the same objects; a batch whose marker exists is
+// not written again, and the marker is created with a conditional write
+// where the store supports one, so two drivers cannot both commit it.
+func (s Stream[T]) SaveAsJSONObjects(open Fn[func() (checkpoint.Store, error)]) {
+	addOutputOp(s, NodeSpec{Op: "jsonObjects"}, fns("open", open), func(b *builder, parent streamNode[T]) (outputNode, error) {
+		fn, err := builderFn[func() (checkpoint.Store, error)](b, "open")
+		if err != nil {
+			return nil, err
+		}
+		return &objectsOutput[T]{parent: parent, open: fn.f}, nil
+	})
+}
+
+func (o *objectsOutput[T]) prepare(ctx context.Context, t Time) (func(context.Context) error, error) {
+	ds, err := get(o.parent, t)
+	if err != nil || ds == nil {
+		return nil, err
+	}
+	o.once.Do(func() { o.store, o.err = o.open() })
+	if o.err != nil {
+		return nil, fmt.Errorf("opening the output store: %w", o.err)
+	}
+	dir := BatchDirName(t) + "/"
+	marker := dir + CommitMarkerName
+	switch _, err := o.store.Get(ctx, marker); {
+	case err == nil:
+		o.ctx.log.Info("batch already committed to the output; not writing it again", "stream", o.name, "batchTime", int64(t))
+		return nil, nil
+	case !errors.Is(err, checkpoint.ErrNotFound):
+		return nil, fmt.Errorf("reading commit marker %s: %w", marker, err)
+	}
+	parts := make([]string, ds.parts)
+	counts := make([]int, ds.parts)
+	err = o.ctx.sched.runTasks(ctx, &o.nodeInfo, t, "write", ds.stages, ds.parts, func(tc *taskContext, p int) error {
+		var buf bytes.Buffer
+		n, err := encodeJSONLines(tc, &buf, ds, p, &o.nodeInfo)
+		if err != nil {
+			return err
+		}
+		parts[p], counts[p] = dir+PartFileName(p)+".jsonl", n
+		return o.store.Put(tc.ctx, parts[p], buf.Bytes())
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := CommitMarker{BatchTime: t, Parts: parts}
+	for _, n := range counts {
+		m.Records += int64(n)
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		err := o.store.Create(ctx, marker, body)
+		switch {
+		case errors.Is(err, checkpoint.ErrExists):
+			// Another driver committed the same batch, with the same objects.
+			return nil
+		case errors.Is(err, checkpoint.ErrConditionalUnsupported):
+			return o.store.Put(ctx, marker, body)
+		}
+		return err
+	}, nil
+}
