@@ -92,21 +92,53 @@ func statefulWordCount(c *Context, count int64, out *committedOutputs) Stream[Pa
 
 func checkpointedContext(t *testing.T, clock *ManualClock, store checkpoint.Store, log *slog.Logger) *Context {
 	t.Helper()
+	return checkpointedDriver(t, clock, store, log, nil)
+}
+
+// checkpointedDriver returns a checkpointed context; with a cluster, one
+// that runs its tasks on the cluster's workers, as a driver does.
+func checkpointedDriver(t *testing.T, clock *ManualClock, store checkpoint.Store, log *slog.Logger, ic *inProcessCluster) *Context {
+	t.Helper()
 	if log == nil {
 		log = quietLogger()
 		if os.Getenv("CHECKPOINT_TEST_LOG") != "" {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		}
 	}
-	c, err := NewContext(Config{BatchInterval: testInterval, Workers: 2, Clock: clock, Logger: log, Stdout: io.Discard,
-		Checkpoint: &CheckpointConfig{Store: store, Interval: 3 * testInterval}})
+	cfg := Config{BatchInterval: testInterval, Workers: 2, Clock: clock, Logger: log, Stdout: io.Discard,
+		Checkpoint: &CheckpointConfig{Store: store, Interval: 3 * testInterval}}
+	var c *Context
+	if ic != nil {
+		cfg.TaskRunner, cfg.BlockAddress = ic, "driver"
+		cfg.FetchBlock = func(ctx context.Context, addr string, id BlockID) ([]byte, error) { return ic.fetch(c)(ctx, addr, id) }
+	}
+	c, err := NewContext(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// runToEnd advances the clock until the bounded run stops by itself.
+// clusterDriver returns a checkpointed driver whose tasks run on two
+// in-process workers; build builds the same graph in each.
+func clusterDriver(t *testing.T, clock *ManualClock, store checkpoint.Store, build func(*Context)) *Context {
+	t.Helper()
+	ic := &inProcessCluster{workers: map[string]*Context{}}
+	driver := checkpointedDriver(t, clock, store, nil, ic)
+	for _, name := range []string{"w1", "w2"} {
+		w, err := NewContext(Config{BatchInterval: testInterval, Workers: 2, Logger: quietLogger(), Stdout: io.Discard,
+			FetchBlock: ic.fetch(driver)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		build(w)
+		ic.workers[name] = w
+	}
+	build(driver)
+	return driver
+}
+
+// runUntilDone advances the clock until the bounded run stops by itself.
 func runUntilDone(t *testing.T, c *Context, clock *ManualClock) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; {
@@ -129,7 +161,6 @@ func runUntilDone(t *testing.T, c *Context, clock *ManualClock) {
 
 func TestRecoveredRunsCommitWhatAFailureFreeRunCommits(t *testing.T) {
 	const records = 300 * 24 // 24 batches
-	lastBatch := Time(24 * testInterval.Milliseconds())
 	want := newCommittedOutputs()
 	{
 		clock := NewManualClock(time.UnixMilli(0))
@@ -142,6 +173,15 @@ func TestRecoveredRunsCommitWhatAFailureFreeRunCommits(t *testing.T) {
 		runUntilDone(t, c, clock)
 	}
 
+	for _, mode := range []string{"local", "cluster"} {
+		t.Run(mode, func(t *testing.T) { recoverRepeatedly(t, mode == "cluster", records, want) })
+	}
+}
+
+// recoverRepeatedly kills the driver at random moments until the run ends,
+// and compares what it committed with want.
+func recoverRepeatedly(t *testing.T, cluster bool, records int64, want *committedOutputs) {
+	lastBatch := Time(records / 300 * testInterval.Milliseconds())
 	got := newCommittedOutputs()
 	clock := NewManualClock(time.UnixMilli(0))
 	store, _ := checkpoint.NewDir(t.TempDir())
@@ -150,8 +190,15 @@ func TestRecoveredRunsCommitWhatAFailureFreeRunCommits(t *testing.T) {
 		if incarnation > 200 {
 			t.Fatal("the run did not finish")
 		}
-		c := checkpointedContext(t, clock, store, nil)
-		statefulWordCount(c, records, got)
+		var c *Context
+		if cluster {
+			// Workers are new with each driver, as executors adopt a new
+			// driver with a new worker context.
+			c = clusterDriver(t, clock, store, func(c *Context) { statefulWordCount(c, records, got) })
+		} else {
+			c = checkpointedContext(t, clock, store, nil)
+			statefulWordCount(c, records, got)
+		}
 		if err := c.Start(context.Background()); err != nil {
 			t.Fatalf("incarnation %d: %v", incarnation, err)
 		}
@@ -221,7 +268,7 @@ func isDone(c *Context) bool {
 	}
 }
 
-// runBatches runs n batches of a checkpointed word count and stops the
+// runCheckpointed runs n batches of a checkpointed word count and stops the
 // context abruptly.
 func runCheckpointed(t *testing.T, clock *ManualClock, store checkpoint.Store, n int, build func(*Context)) *Context {
 	t.Helper()

@@ -55,6 +55,8 @@ type metricsStore struct {
 	keep      int
 	m         Metrics
 	listeners []Listener
+	// replayFloor is set from a recovery to the first commit after it.
+	replayFloor *Time
 }
 
 func newMetricsStore(keep int) *metricsStore { return &metricsStore{keep: keep} }
@@ -66,6 +68,7 @@ func (s *metricsStore) record(b BatchInfo, pending int) {
 		s.m.Batches = append(s.m.Batches[:0:0], s.m.Batches[len(s.m.Batches)-s.keep:]...)
 	}
 	s.m.LastCompleted = b.Time
+	s.replayFloor = nil
 	s.m.PendingBatches = pending
 	s.m.CompletedBatches++
 	s.m.TotalRecords += b.InputRecords
@@ -82,11 +85,26 @@ func (s *metricsStore) lastCommitted() Time {
 	return s.m.LastCompleted
 }
 
-// restoreCommitted sets the newest committed batch of a recovered run.
-func (s *metricsStore) restoreCommitted(t Time) {
+// restoreCommitted sets the newest committed batch of a recovered run,
+// whose batches after floor (its data checkpoint) are recomputed before the
+// next commit.
+func (s *metricsStore) restoreCommitted(t, floor Time) {
 	s.mu.Lock()
 	s.m.LastCompleted = t
+	s.replayFloor = &floor
 	s.mu.Unlock()
+}
+
+// forgettable is the newest batch whose predecessors workers may forget:
+// the newest committed one, except while a recovered run recomputes the
+// batches after its data checkpoint.
+func (s *metricsStore) forgettable() Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replayFloor != nil {
+		return min(s.m.LastCompleted, *s.replayFloor)
+	}
+	return s.m.LastCompleted
 }
 
 // Metrics returns a snapshot of the context's batch metrics.

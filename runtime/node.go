@@ -196,7 +196,21 @@ func get[T any](n streamNode[T], t Time) (*dataset[T], error) {
 		}
 		e.ds, e.err = ds, err
 	})
+	if e.err != nil && in.ctx.work.active.Load() {
+		// A worker may have lacked what the driver sends with a later
+		// task (where an earlier batch is): let that task build it again.
+		n.generated().forgetEntry(t, e)
+	}
 	return e.ds, e.err
+}
+
+// forgetEntry drops t's entry if it is still e.
+func (m *memo[T]) forgetEntry(t Time, e *memoEntry[T]) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.batches[t] == e {
+		delete(m.batches, t)
+	}
 }
 
 // getOrEmpty is get for operators that need a dataset even when the parent

@@ -215,7 +215,7 @@ func (c *Context) restore(rec *recovered) ([]Time, error) {
 	if err := c.restoreData(rec.data, from); err != nil {
 		return nil, err
 	}
-	c.metrics.restoreCommitted(md.Committed)
+	c.metrics.restoreCommitted(md.Committed, from)
 	var pending []Time
 	for _, t := range replay {
 		if t > md.Committed {

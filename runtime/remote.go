@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -181,9 +182,12 @@ func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps []*sta
 	losses := 0
 	avoid := ""
 	for attempt := 1; ; attempt++ {
-		locs := c.depLocations(deps)
+		locs := c.depLocations(append(slices.Clone(deps), c.checkpointedBefore(st.time)...))
+		// A recovered driver recomputes batches it had committed: a worker
+		// must not forget what such a task needs.
+		committed := min(c.metrics.forgettable(), st.time.Add(-c.cfg.BatchInterval))
 		task := TaskSpec{Stage: st.key, Partition: p, ZeroTime: c.zeroTime, Inputs: c.inputBatches(),
-			Deps: locs, Committed: c.metrics.lastCommitted(), Speculative: speculative, Preferred: preferred(locs, p), Avoid: avoid}
+			Deps: locs, Committed: committed, Speculative: speculative, Preferred: preferred(locs, p), Avoid: avoid}
 		addr, err := c.cfg.TaskRunner.RunTask(ctx, task)
 		if err != nil {
 			avoid = addr
@@ -226,6 +230,36 @@ func (c *Context) inputBatches() []InputBatch {
 	return out
 }
 
+// checkpointedBefore lists the finished batches of checkpointed streams
+// before t, as the stages that hold them: a worker reads those batches as
+// blocks rather than rebuilding their lineage, which may reach back past
+// what the driver remembers (to a checkpoint only the driver restored).
+// A stream's batch is the last stage created for it at its time.
+func (c *Context) checkpointedBefore(t Time) []*stage {
+	var out []*stage
+	for _, n := range c.nodes {
+		in := n.info()
+		if !in.checkpointed {
+			continue
+		}
+		in.stageMu.Lock()
+		for bt, log := range in.stageLog {
+			if bt >= t || len(log) == 0 {
+				continue
+			}
+			st := log[len(log)-1]
+			st.mu.Lock()
+			done := st.state == 2 && st.err == nil && len(st.lost) == 0
+			st.mu.Unlock()
+			if done {
+				out = append(out, st)
+			}
+		}
+		in.stageMu.Unlock()
+	}
+	return out
+}
+
 // depLocations says where every block of deps is: recorded locations for
 // tasks that ran elsewhere, this process for the rest.
 func (c *Context) depLocations(deps []*stage) []BlockLocation {
@@ -244,7 +278,9 @@ func (c *Context) depLocations(deps []*stage) []BlockLocation {
 
 // worker is the state of a context that runs tasks for a driver.
 type worker struct {
-	once      sync.Once
+	once sync.Once
+	// active is set once the context runs tasks for a driver.
+	active    atomic.Bool
 	err       error
 	mu        sync.Mutex
 	inputs    map[int]map[Time]int
@@ -287,6 +323,7 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		}
 		c.started = true // the graph is complete: nothing may be added now
 		c.zeroTime = spec.ZeroTime
+		w.active.Store(true)
 		w.inputs = map[int]map[Time]int{}
 		w.earlier = map[nodeTime]earlierBatch{}
 	})

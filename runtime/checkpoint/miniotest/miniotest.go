@@ -1,5 +1,3 @@
-// Package miniotest runs a real MinIO server for tests: the binary that
-// hack/minio.sh builds, on 127.0.0.1, with a temporary data directory.
 package miniotest
 
 import (
