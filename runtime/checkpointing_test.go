@@ -476,3 +476,31 @@ func TestAChangedJobRestoresStateByStreamName(t *testing.T) {
 		t.Fatalf("Start with a changed partition count: %v", err)
 	}
 }
+
+// A checkpoint read back is untrusted input: whatever its bytes, recovery
+// gets a checkpoint it can use or an error, never a crash.
+func FuzzMetadataCheckpoint(f *testing.F) {
+	store, _ := checkpoint.NewDir(f.TempDir())
+	clock := NewManualClock(time.UnixMilli(0))
+	c, err := NewContext(Config{BatchInterval: testInterval, Clock: clock, Logger: quietLogger(),
+		Checkpoint: &CheckpointConfig{Store: store}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	k := c.ckpt
+	f.Add([]byte(`{"format":1,"epoch":1,"graph":{"batchInterval":1000000000,"nodes":[]},"zeroTime":0,"committed":1000,"plannedThrough":2000,"sources":[{"stream":"lines","op":"generator","replayable":true,"position":"eyJuZXh0IjozfQ==","plans":[{"time":2000,"input":"eyJmcm9tIjoxLCJ0byI6M30="}]}],"writtenAt":"2026-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"format":2}`))
+	f.Add([]byte(`{"format":1,"graph":{"batchInterval":1},"committed":5,"plannedThrough":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := store.Put(context.Background(), "metadata/x.json", data); err != nil {
+			t.Fatal(err)
+		}
+		md, err := k.readMetadata(context.Background(), "metadata/x.json")
+		if err != nil {
+			return
+		}
+		if md.Format != checkpointFormat || md.Graph.BatchInterval <= 0 || md.PlannedThrough < md.Committed {
+			t.Fatalf("accepted an inconsistent checkpoint: %+v", md)
+		}
+	})
+}

@@ -17,7 +17,10 @@
 //     batch t finishes, and outputs commit in batch order;
 //   - per-batch metrics and the failure policy;
 //   - the function registry and graph descriptions ([GraphSpec]), so that a
-//     graph can be described as data and rebuilt in another process.
+//     graph can be described as data and rebuilt in another process;
+//   - checkpoints (checkpointing.go, recovery.go, checkpoint_data.go): what a
+//     context saves to a [checkpoint.Store] and how a new driver resumes from
+//     it; see docs/design/checkpoints.md.
 //
 // The SDK is generic: Stream[T] and pair streams Stream[Pair[K, V]]. The
 // declarative manifests use the same operators instantiated with any, so there

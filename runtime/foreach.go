@@ -51,6 +51,13 @@ type foreachPartition[T any] struct {
 // commits, partitions in parallel tasks, batches in order. Each call streams
 // the partition's records, so per-partition setup (a connection) is paid once
 // per partition. An error fails the batch; a retried batch calls f again.
+//
+// With checkpoints, a driver that recovers computes the batches its
+// predecessor had not recorded as committed again, and f is called again
+// with the same records for the same (t, partition). That pair identifies
+// the call: commit idempotently keyed by it (an upsert keyed by batch time
+// and partition, or a transaction that records the last batch time it
+// committed), and the sink is exactly-once.
 func (s Stream[T]) ForeachPartition(f Fn[func(t Time, partition int, records iter.Seq[T]) error]) {
 	addOutputOp(s, NodeSpec{Op: "foreachPartition"}, fns("f", f), func(b *builder, parent streamNode[T]) (outputNode, error) {
 		fn, err := builderFn[func(Time, int, iter.Seq[T]) error](b, "f")
