@@ -205,8 +205,8 @@ func (c *Context) restore(rec *recovered) ([]Time, error) {
 			return nil, fmt.Errorf("source %q was a %s source in the checkpoint and is a %s source now: its position cannot be carried over",
 				name, sc.Op, in.info().spec.Op)
 		case !in.replayable() && len(replay) > 0:
-			c.log.Warn("source is not replayable: what the previous driver received for its uncommitted batches is lost",
-				"stream", name, "batches", len(replay))
+			c.log.Warn("source is not replayable: what it received for the batches since the data checkpoint is lost, "+
+				"from state and from the batches not yet committed", "stream", name, "batches", len(replay))
 		}
 		if err := in.restorePlans(sc.Position, sc.Plans, replay); err != nil {
 			return nil, fmt.Errorf("source %q: %w", name, err)
