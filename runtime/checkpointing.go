@@ -221,6 +221,8 @@ type checkpointer struct {
 
 	epoch    int64
 	epochKey string
+	// graph is the context's graph, fixed once it starts.
+	graph GraphSpec
 	// conditional is set when the store refuses to overwrite (S3
 	// If-None-Match, or a local hard link): epochs are claimed atomically.
 	// Otherwise each claim has a name of its own and ties are broken by name.
@@ -406,7 +408,7 @@ func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool)
 	if data != nil {
 		after = data.Time
 	}
-	md := metadataCheckpoint{Format: checkpointFormat, Epoch: k.epoch, Graph: c.Describe(), ZeroTime: c.zeroTime,
+	md := metadataCheckpoint{Format: checkpointFormat, Epoch: k.epoch, Graph: k.graph, ZeroTime: c.zeroTime,
 		Committed: t, Finished: finished, Data: data, WrittenAt: time.Now().UTC()}
 	// The plans and positions of all sources are read at one batch
 	// boundary: the batch clock holds planMu while it plans a batch.

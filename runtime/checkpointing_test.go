@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -50,15 +51,7 @@ func sinkInto[T any](s Stream[T], out *committedOutputs) {
 func (o *committedOutputs) snapshot() map[string][]string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return maps_clone(o.batches)
-}
-
-func maps_clone(m map[string][]string) map[string][]string {
-	out := make(map[string][]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(o.batches)
 }
 
 var (

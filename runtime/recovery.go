@@ -40,6 +40,7 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 	if err := k.claimEpoch(ctx); err != nil {
 		return nil, err
 	}
+	k.graph = k.c.Describe()
 	keys, err := k.store.List(ctx, metadataDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing metadata checkpoints: %w", err)

@@ -93,6 +93,9 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 	if err := ensureAll(ctx, c.sched, deps); err != nil {
 		return err
 	}
+	// Where the finished batches of checkpointed streams are, for every
+	// task of the stage.
+	earlier := c.checkpointedBefore(st.time)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -106,7 +109,7 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 	launch := func(p int, speculative bool) {
 		go func() {
 			start := time.Now()
-			addr, err := c.runTaskWithRetries(ctx, st, deps, p, speculative)
+			addr, err := c.runTaskWithRetries(ctx, st, deps, earlier, p, speculative)
 			results <- outcome{task: p, addr: addr, took: time.Since(start), err: err}
 		}()
 	}
@@ -178,11 +181,11 @@ func stragglers(tasks []int, finished, speculated map[int]bool, started map[int]
 
 // runTaskWithRetries runs one task until it succeeds or its attempts are
 // spent, and returns where its blocks are.
-func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps []*stage, p int, speculative bool) (string, error) {
+func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps, earlier []*stage, p int, speculative bool) (string, error) {
 	losses := 0
 	avoid := ""
 	for attempt := 1; ; attempt++ {
-		locs := c.depLocations(append(slices.Clone(deps), c.checkpointedBefore(st.time)...))
+		locs := c.depLocations(append(slices.Clone(deps), earlier...))
 		// A recovered driver recomputes batches it had committed: a worker
 		// must not forget what such a task needs.
 		committed := min(c.metrics.forgettable(), st.time.Add(-c.cfg.BatchInterval))
