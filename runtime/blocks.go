@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -131,6 +132,21 @@ func (e *MissingBlockError) Error() string {
 
 func (e *MissingBlockError) Unwrap() error { return e.Err }
 
+// ErrBlockNotHeld is what a process answers for a block it does not hold:
+// it was forgotten or never written there. Unlike an unreachable process,
+// waiting does not help; the task that wrote the block must run again.
+var ErrBlockNotHeld = errors.New("the process does not hold the block")
+
+// notHeldAt says which block a task found missing at the process the
+// driver named for it, if that is why err happened.
+func notHeldAt(err error) (*MissingBlockError, bool) {
+	var missing *MissingBlockError
+	if errors.As(err, &missing) && missing.Address != "" && errors.Is(missing.Err, ErrBlockNotHeld) {
+		return missing, true
+	}
+	return nil, false
+}
+
 func (s *blockStore) setLocation(stage StageKey, task int, address string) {
 	s.mu.Lock()
 	s.locations[taskLocation{stage, task}] = address
@@ -186,6 +202,24 @@ func (s *blockStore) dropLocationsAt(address string) []taskLocation {
 	return lost
 }
 
+// dropLocation forgets that a task's blocks are at address, if that is
+// still where they are recorded, and reports whether it did; a backup copy
+// becomes the primary one.
+func (s *blockStore) dropLocation(loc taskLocation, address string) (dropped, promoted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locations[loc] != address {
+		return false, false
+	}
+	if b, ok := s.backups[loc]; ok && b != address {
+		s.locations[loc] = b
+		delete(s.backups, loc)
+		return true, true
+	}
+	delete(s.locations, loc)
+	return true, false
+}
+
 func (s *blockStore) location(stage StageKey, task int) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -205,7 +239,7 @@ func (s *blockStore) encoded(id BlockID) ([]byte, error) {
 	case isRaw:
 		return raw, nil
 	}
-	return nil, &MissingBlockError{ID: id}
+	return nil, &MissingBlockError{ID: id, Err: ErrBlockNotHeld}
 }
 
 // putRaw stores an encoded copy of a block.

@@ -256,7 +256,7 @@ func (c *Context) Checkpoints() (CheckpointStatus, bool) {
 // claimEpoch takes the next epoch: one more than any claimed so far.
 func (k *checkpointer) claimEpoch(ctx context.Context) error {
 	for {
-		keys, err := k.store.List(ctx, epochsDir)
+		keys, err := k.list(ctx, epochsDir)
 		if err != nil {
 			return fmt.Errorf("listing driver epochs: %w", err)
 		}
@@ -280,7 +280,7 @@ func (k *checkpointer) claimEpoch(ctx context.Context) error {
 			// name of an epoch wins it. A tie lost later is caught by the
 			// fence check.
 			key = epochKey(e) + "-" + nonce()
-			if err := k.store.Put(ctx, key, body); err != nil {
+			if err := k.put(ctx, key, body); err != nil {
 				return fmt.Errorf("claiming driver epoch %d: %w", e, err)
 			}
 			if by, fenced, err := k.newerEpoch(ctx, e, key); err != nil {
@@ -450,30 +450,41 @@ func (k *checkpointer) write(ctx context.Context, key string, data []byte) error
 	return k.store.Put(ctx, key, data)
 }
 
-// retry runs op until it succeeds or ctx ends, backing off up to 5s, and
-// shows the failure in the status meanwhile.
+// get, list and put wait out an unavailable store (see retry): a store
+// that is restarting must not make recovery skip a good checkpoint as
+// unreadable, nor fail a data checkpoint.
+func (k *checkpointer) get(ctx context.Context, key string) (data []byte, err error) {
+	err = k.retry(ctx, "reading a checkpoint", func() error {
+		data, err = k.store.Get(ctx, key)
+		return err
+	})
+	return data, err
+}
+
+func (k *checkpointer) list(ctx context.Context, prefix string) (keys []string, err error) {
+	err = k.retry(ctx, "listing checkpoints", func() error {
+		keys, err = k.store.List(ctx, prefix)
+		return err
+	})
+	return keys, err
+}
+
+func (k *checkpointer) put(ctx context.Context, key string, data []byte) error {
+	return k.retry(ctx, "writing a checkpoint", func() error { return k.store.Put(ctx, key, data) })
+}
+
+// retry runs op as retryStore does, and shows a failure in the status
+// until an attempt succeeds.
 func (k *checkpointer) retry(ctx context.Context, what string, op func() error) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op()
+	return retryStore(ctx, k.log, what, op, func(err error) {
 		k.mu.Lock()
+		defer k.mu.Unlock()
 		if err == nil {
 			k.status.StoreError = ""
 		} else {
 			k.status.StoreError = fmt.Sprintf("%s: %v", what, err)
 		}
-		k.mu.Unlock()
-		if err == nil {
-			return nil
-		}
-		k.log.Warn("checkpoint store failed; retrying", "op", what, "attempt", attempt, "in", backoff, "error", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (gave up: %w)", what, err, context.Cause(ctx))
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	})
 }
 
 // pinnedBatch is one batch of a checkpointed stream, ready to encode.
@@ -587,8 +598,8 @@ func (k *checkpointer) upload(ctx context.Context, ref dataRef, streams []pinned
 						return fmt.Errorf("encoding stream %q, batch %s, partition %d: %w", saved.Name, pb.time, task, err)
 					}
 					key := fmt.Sprintf("%s%s/%016d-%d-%d", ref.prefix(), url.PathEscape(saved.Name), int64(pb.time), task, b)
-					if err := k.store.Put(ctx, key, data); err != nil {
-						return fmt.Errorf("writing %s: %w", key, err)
+					if err := k.put(ctx, key, data); err != nil {
+						return err
 					}
 					sum := sha256.Sum256(data)
 					sb.Objects = append(sb.Objects, savedObject{Key: key, Size: len(data), SHA256: hex.EncodeToString(sum[:])})

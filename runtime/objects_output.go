@@ -64,12 +64,21 @@ func (o *objectsOutput[T]) prepare(ctx context.Context, t Time) (func(context.Co
 	}
 	dir := BatchDirName(t) + "/"
 	marker := dir + CommitMarkerName
-	switch _, err := o.store.Get(ctx, marker); {
-	case err == nil:
+	committed := false
+	err = o.retry(ctx, "reading commit marker "+marker, func() error {
+		_, err := o.store.Get(ctx, marker)
+		committed = err == nil
+		if errors.Is(err, checkpoint.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if committed {
 		o.ctx.log.Info("batch already committed to the output; not writing it again", "stream", o.name, "batchTime", int64(t))
 		return nil, nil
-	case !errors.Is(err, checkpoint.ErrNotFound):
-		return nil, fmt.Errorf("reading commit marker %s: %w", marker, err)
 	}
 	parts := make([]string, ds.parts)
 	counts := make([]int, ds.parts)
@@ -80,7 +89,7 @@ func (o *objectsOutput[T]) prepare(ctx context.Context, t Time) (func(context.Co
 			return err
 		}
 		parts[p], counts[p] = dir+PartFileName(p)+".jsonl", n
-		return o.store.Put(tc.ctx, parts[p], buf.Bytes())
+		return o.retry(tc.ctx, "writing "+parts[p], func() error { return o.store.Put(tc.ctx, parts[p], buf.Bytes()) })
 	})
 	if err != nil {
 		return nil, err
@@ -94,14 +103,22 @@ func (o *objectsOutput[T]) prepare(ctx context.Context, t Time) (func(context.Co
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		err := o.store.Create(ctx, marker, body)
-		switch {
-		case errors.Is(err, checkpoint.ErrExists):
-			// Another driver committed the same batch, with the same objects.
-			return nil
-		case errors.Is(err, checkpoint.ErrConditionalUnsupported):
-			return o.store.Put(ctx, marker, body)
-		}
-		return err
+		return o.retry(ctx, "writing commit marker "+marker, func() error {
+			err := o.store.Create(ctx, marker, body)
+			switch {
+			case errors.Is(err, checkpoint.ErrExists):
+				// Another driver committed the same batch, or an earlier
+				// attempt did and its answer was lost: the same objects.
+				return nil
+			case errors.Is(err, checkpoint.ErrConditionalUnsupported):
+				return o.store.Put(ctx, marker, body)
+			}
+			return err
+		})
 	}, nil
+}
+
+// retry waits out an unavailable store: the batch stalls and resumes.
+func (o *objectsOutput[T]) retry(ctx context.Context, what string, op func() error) error {
+	return retryStore(ctx, o.ctx.log.With("stream", o.name), what, op, nil)
 }

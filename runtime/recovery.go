@@ -41,7 +41,7 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 		return nil, err
 	}
 	k.graph = k.c.Describe()
-	keys, err := k.store.List(ctx, metadataDir)
+	keys, err := k.list(ctx, metadataDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing metadata checkpoints: %w", err)
 	}
@@ -107,7 +107,7 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 
 func (k *checkpointer) readMetadata(ctx context.Context, key string) (metadataCheckpoint, error) {
 	var md metadataCheckpoint
-	body, err := k.store.Get(ctx, key)
+	body, err := k.get(ctx, key)
 	if err != nil {
 		return md, err
 	}
@@ -126,7 +126,7 @@ func (k *checkpointer) readMetadata(ctx context.Context, key string) (metadataCh
 }
 
 func (k *checkpointer) readData(ctx context.Context, ref dataRef) (*loadedData, error) {
-	body, err := k.store.Get(ctx, ref.prefix()+dataManifestName)
+	body, err := k.get(ctx, ref.prefix()+dataManifestName)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (k *checkpointer) readData(ctx context.Context, ref dataRef) (*loadedData, 
 				return nil, fmt.Errorf("stream %q, batch %s: %d objects for %d buckets", s.Name, b.Time, len(b.Objects), s.Buckets)
 			}
 			for _, o := range b.Objects {
-				data, err := k.store.Get(ctx, o.Key)
+				data, err := k.get(ctx, o.Key)
 				if err != nil {
 					return nil, fmt.Errorf("stream %q, batch %s: %w", s.Name, b.Time, err)
 				}

@@ -203,6 +203,9 @@ func (c *Context) runTaskWithRetries(ctx context.Context, st *stage, deps, earli
 		if err == nil {
 			return addr, nil
 		}
+		if missing, ok := notHeldAt(err); ok {
+			c.loseTaskAt(missing.ID, missing.Address)
+		}
 		if errors.Is(err, ErrExecutorLost) && losses < maxLossRetries {
 			losses++
 			attempt--
@@ -288,6 +291,11 @@ type worker struct {
 	mu        sync.Mutex
 	inputs    map[int]map[Time]int
 	committed Time
+	// running counts the tasks in progress by their Committed: a worker
+	// forgets only through the lowest, since a task for an earlier batch
+	// (a retry, a recovered driver's replay) may run beside a later one
+	// whose Committed is past what the earlier one reads.
+	running map[Time]int
 	// earlier holds, for self-dependent streams, the stage and partition
 	// count of earlier batches a task reads: the worker reads them as
 	// blocks instead of recomputing every batch back to the first.
@@ -329,6 +337,7 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		w.active.Store(true)
 		w.inputs = map[int]map[Time]int{}
 		w.earlier = map[nodeTime]earlierBatch{}
+		w.running = map[Time]int{}
 	})
 	if w.err != nil {
 		return w.err
@@ -343,14 +352,26 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		}
 		w.inputs[in.Node][in.Time] = in.Partitions
 	}
-	forget := spec.Committed > w.committed
+	w.running[spec.Committed]++
+	horizon := spec.Committed
+	for t := range w.running {
+		horizon = min(horizon, t)
+	}
+	forget := horizon > w.committed
 	if forget {
-		w.committed = spec.Committed
+		w.committed = horizon
 	}
 	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		if w.running[spec.Committed]--; w.running[spec.Committed] == 0 {
+			delete(w.running, spec.Committed)
+		}
+		w.mu.Unlock()
+	}()
 	if forget {
-		c.forgetThrough(spec.Committed)
-		c.forgetWorkerState(spec.Committed)
+		c.forgetThrough(horizon)
+		c.forgetWorkerState(horizon)
 	}
 	for _, d := range spec.Deps {
 		c.blocks.setLocation(d.Stage, d.Task, d.Address)
@@ -445,19 +466,36 @@ func (c *Context) EncodedBlock(id BlockID) ([]byte, error) { return c.blocks.enc
 // those tasks the next time a batch needs them.
 func (c *Context) LoseBlocksAt(address string) {
 	for _, loc := range c.blocks.dropLocationsAt(address) {
-		if loc.stage.Node < 1 || loc.stage.Node > len(c.nodes) {
-			continue
-		}
-		st, ok := c.nodes[loc.stage.Node-1].info().stageByKey(loc.stage)
-		if !ok {
-			continue
-		}
-		if c.blocks.holdsTask(loc.stage, loc.task, max(st.buckets, 1)) {
-			c.blocks.setLocation(loc.stage, loc.task, c.cfg.BlockAddress)
-			continue
-		}
-		st.markLost(loc.task)
+		c.relocateOrLose(loc)
 	}
+}
+
+// loseTaskAt records that the process at address answered that it does
+// not hold a task's blocks, though the driver recorded them there.
+func (c *Context) loseTaskAt(id BlockID, address string) {
+	loc := taskLocation{id.Stage, id.Task}
+	if dropped, promoted := c.blocks.dropLocation(loc, address); dropped && !promoted {
+		c.log.Warn("a block is not where it was written; rerunning its task", "block", id.String(), "address", address)
+		c.relocateOrLose(loc)
+	}
+}
+
+// relocateOrLose serves a task's blocks from this process when it has a
+// copy, and otherwise marks the task lost, to be rerun when a batch needs
+// it.
+func (c *Context) relocateOrLose(loc taskLocation) {
+	if loc.stage.Node < 1 || loc.stage.Node > len(c.nodes) {
+		return
+	}
+	st, ok := c.nodes[loc.stage.Node-1].info().stageByKey(loc.stage)
+	if !ok {
+		return
+	}
+	if c.blocks.holdsTask(loc.stage, loc.task, max(st.buckets, 1)) {
+		c.blocks.setLocation(loc.stage, loc.task, c.cfg.BlockAddress)
+		return
+	}
+	st.markLost(loc.task)
 }
 
 // replicate copies a task's blocks from the executor that wrote them into

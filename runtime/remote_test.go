@@ -85,14 +85,22 @@ func outputsOf(t *testing.T, h *harness, out string, batches int) map[string]str
 	return got
 }
 
-func TestTasksRunOnWorkersGiveTheLocalResult(t *testing.T) { testOnWorkers(t, false) }
+func TestTasksRunOnWorkersGiveTheLocalResult(t *testing.T) { testOnWorkers(t, "") }
 
 // A worker lost mid-run takes its blocks with it; what later batches need
 // of them is recomputed from lineage on the survivor, and the outputs are
 // still those of a local run.
-func TestLostWorkerBlocksAreRecomputed(t *testing.T) { testOnWorkers(t, true) }
+func TestLostWorkerBlocksAreRecomputed(t *testing.T) { testOnWorkers(t, "kill") }
 
-func testOnWorkers(t *testing.T, killOne bool) {
+// A worker that no longer holds blocks the driver recorded there, though it
+// is alive, answers that it does not hold them: the driver reruns their
+// tasks instead of retrying the readers in vain.
+func TestBlocksAWorkerNoLongerHoldsAreRecomputed(t *testing.T) { testOnWorkers(t, "forget") }
+
+// testOnWorkers runs the described graph on two in-process workers, and
+// after two batches does to worker w2 what disrupt says: "kill" or
+// "forget" (drop its blocks behind the driver's back).
+func testOnWorkers(t *testing.T, disrupt string) {
 	in := t.TempDir()
 	var files []string
 	for i, content := range []string{"a b a c\n", "b c d\n", "a\n", "c c b e\n", "a d a\n"} {
@@ -129,10 +137,18 @@ func testOnWorkers(t *testing.T, killOne bool) {
 		ic.workers[name] = w
 	}
 	var got map[string]string
-	if killOne {
+	if disrupt != "" {
 		driverH.start()
 		driverH.step(2)
-		ic.kill("w2", driver)
+		if disrupt == "kill" {
+			ic.kill("w2", driver)
+		} else {
+			w := ic.workers["w2"]
+			w.blocks.mu.Lock()
+			clear(w.blocks.blocks)
+			clear(w.blocks.raw)
+			w.blocks.mu.Unlock()
+		}
 		driverH.step(len(files) - 2)
 		if err := driver.AwaitTermination(); err != nil {
 			t.Fatal(err)

@@ -435,6 +435,9 @@ func (c *Context) prepareOutput(ctx context.Context, o outputNode, t Time) (func
 		if err == nil || c.cfg.TaskRunner == nil || !errors.As(err, &missing) || attempt >= maxTaskAttempts {
 			return commit, err
 		}
+		if missing, ok := notHeldAt(err); ok {
+			c.loseTaskAt(missing.ID, missing.Address)
+		}
 		c.log.Warn("output needs a lost block; recomputing it", "stream", o.info().name, "batchTime", int64(t), "error", err)
 		select {
 		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):

@@ -68,11 +68,11 @@ func (d *Dir) Put(_ context.Context, key string, data []byte) error {
 	}
 	tmp, err := writeTemp(path, data)
 	if err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", key, err)
+		return fmt.Errorf("writing %s: %w", key, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing checkpoint %s: %w", key, err)
+		return fmt.Errorf("writing %s: %w", key, err)
 	}
 	return syncDir(filepath.Dir(path))
 }
@@ -86,14 +86,14 @@ func (d *Dir) Create(_ context.Context, key string, data []byte) error {
 	}
 	tmp, err := writeTemp(path, data)
 	if err != nil {
-		return fmt.Errorf("creating checkpoint %s: %w", key, err)
+		return fmt.Errorf("creating %s: %w", key, err)
 	}
 	defer os.Remove(tmp)
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("creating checkpoint %s: %w", key, ErrExists)
+			return fmt.Errorf("creating %s: %w", key, ErrExists)
 		}
-		return fmt.Errorf("creating checkpoint %s: %w", key, err)
+		return fmt.Errorf("creating %s: %w", key, err)
 	}
 	return syncDir(filepath.Dir(path))
 }
@@ -105,10 +105,10 @@ func (d *Dir) Get(_ context.Context, key string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading checkpoint %s: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("reading %s: %w", key, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint %s: %w", key, err)
+		return nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	return data, nil
 }
@@ -132,7 +132,7 @@ func (d *Dir) List(_ context.Context, prefix string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing checkpoints under %s in %s: %w", prefix, d.root, err)
+		return nil, fmt.Errorf("listing objects under %s in %s: %w", prefix, d.root, err)
 	}
 	sort.Strings(keys)
 	return keys, nil
@@ -144,7 +144,7 @@ func (d *Dir) Delete(_ context.Context, key string) error {
 		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("deleting checkpoint %s: %w", key, err)
+		return fmt.Errorf("deleting %s: %w", key, err)
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 	}
 	_, err = s.client.PutObject(ctx, s.bucket, obj, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
 	if err != nil {
-		return fmt.Errorf("writing checkpoint %s/%s: %w", s.where, key, err)
+		return fmt.Errorf("writing %s/%s: %w", s.where, key, err)
 	}
 	return nil
 }
@@ -129,11 +129,11 @@ func (s *S3) Create(ctx context.Context, key string, data []byte) error {
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
-		return fmt.Errorf("creating checkpoint %s/%s: %w", s.where, key, ErrExists)
+		return fmt.Errorf("creating %s/%s: %w", s.where, key, ErrExists)
 	case resp.Code == "NotImplemented" || resp.StatusCode == http.StatusNotImplemented:
-		return fmt.Errorf("creating checkpoint %s/%s: %w", s.where, key, ErrConditionalUnsupported)
+		return fmt.Errorf("creating %s/%s: %w", s.where, key, ErrConditionalUnsupported)
 	}
-	return fmt.Errorf("creating checkpoint %s/%s: %w", s.where, key, err)
+	return fmt.Errorf("creating %s/%s: %w", s.where, key, err)
 }
 
 func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
@@ -150,16 +150,16 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 	}
 	if minio.ToErrorResponse(err).Code == "NoSuchKey" {
-		return nil, fmt.Errorf("reading checkpoint %s/%s: %w", s.where, key, ErrNotFound)
+		return nil, fmt.Errorf("reading %s/%s: %w", s.where, key, ErrNotFound)
 	}
-	return nil, fmt.Errorf("reading checkpoint %s/%s: %w", s.where, key, err)
+	return nil, fmt.Errorf("reading %s/%s: %w", s.where, key, err)
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
 		if o.Err != nil {
-			return nil, fmt.Errorf("listing checkpoints under %s/%s: %w", s.where, prefix, o.Err)
+			return nil, fmt.Errorf("listing objects under %s/%s: %w", s.where, prefix, o.Err)
 		}
 		keys = append(keys, strings.TrimPrefix(o.Key, s.prefix))
 	}
@@ -173,7 +173,7 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if err := s.client.RemoveObject(ctx, s.bucket, obj, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("deleting checkpoint %s/%s: %w", s.where, key, err)
+		return fmt.Errorf("deleting %s/%s: %w", s.where, key, err)
 	}
 	return nil
 }

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // Store is an object store for checkpoints. Keys are slash-separated paths
@@ -29,9 +35,9 @@ type Store interface {
 
 var (
 	// ErrNotFound is wrapped by Get's error for a missing object.
-	ErrNotFound = errors.New("no such checkpoint object")
+	ErrNotFound = errors.New("no such object")
 	// ErrExists is wrapped by Create's error when the object exists.
-	ErrExists = errors.New("checkpoint object already exists")
+	ErrExists = errors.New("the object already exists")
 	// ErrConditionalUnsupported is wrapped by Create's error when the
 	// server does not implement conditional writes (If-None-Match): the
 	// caller must fall back to names no other writer uses.
@@ -53,4 +59,24 @@ func validKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// Transient reports whether a store operation failed in a way that waiting
+// can cure: the server unreachable, restarting or overloaded. Callers retry
+// those and fail at once on the rest (a missing bucket, denied access), which
+// no retry fixes.
+func Transient(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrExists), errors.Is(err, ErrConditionalUnsupported):
+		return false
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && resp.Code != "" {
+		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests ||
+			resp.Code == "SlowDown" || resp.Code == "RequestTimeout"
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

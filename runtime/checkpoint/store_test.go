@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -180,5 +181,46 @@ func TestCredentialsAreNeverPrinted(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("%q printed: %s", secret, out)
 		}
+	}
+}
+
+// A stopped server is an outage to wait out; a missing bucket, wrong
+// credentials and a missing object are answers no retry changes.
+func TestTransientTellsOutagesFromAnswers(t *testing.T) {
+	server := miniotest.Start(t)
+	s := newBucket(t, server.Addr, "transient", "")
+	ctx := context.Background()
+	_, notFound := s.Get(ctx, "missing")
+	noBucket, err := NewS3(S3Config{Endpoint: server.Addr, Bucket: "no-such-bucket", Insecure: true,
+		Credentials: Credentials{AccessKeyID: minioUser, SecretAccessKey: minioPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badCreds, err := NewS3(S3Config{Endpoint: server.Addr, Bucket: "transient", Insecure: true,
+		Credentials: Credentials{AccessKeyID: minioUser, SecretAccessKey: "wrong-password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := map[string]error{
+		"missing object": notFound,
+		"missing bucket": noBucket.Put(ctx, "k", []byte("v")),
+		"bad password":   badCreds.Put(ctx, "k", []byte("v")),
+	}
+	server.Stop()
+	shortCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	down := s.Put(shortCtx, "k", []byte("v"))
+	server.Restart()
+
+	for what, err := range answers {
+		if err == nil || Transient(err) {
+			t.Errorf("%s: %v is taken for an outage", what, err)
+		}
+	}
+	if down == nil || !Transient(down) {
+		t.Errorf("a stopped server: %v is not taken for an outage", down)
+	}
+	if err := s.Put(ctx, "k", []byte("v")); err != nil {
+		t.Errorf("after the restart: %v", err)
 	}
 }

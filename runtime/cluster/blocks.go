@@ -107,6 +107,9 @@ func (f *fetcher) fetch(ctx context.Context, addr string, id runtime.BlockID) ([
 	var data []byte
 	for {
 		chunk, err := stream.Recv()
+		if status.Code(err) == codes.NotFound {
+			return nil, fmt.Errorf("%w: %s", runtime.ErrBlockNotHeld, status.Convert(err).Message())
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -344,11 +344,7 @@ func (d *Driver) handle(s *session, m *pb.ExecutorMessage) error {
 			d.log.Debug("result of a task no longer awaited", "executor", s.status.ID, "task", r.TaskId)
 			return nil
 		}
-		var err error
-		if !r.Ok {
-			err = fmt.Errorf("executor %s: %s", s.status.ID, r.Error)
-		}
-		ch <- taskOutcome{err: err}
+		ch <- taskOutcome{err: taskError(s.status.ID, r)}
 		return nil
 	default:
 		return errors.New("empty or unknown message")
@@ -432,4 +428,23 @@ func validateHello(h *pb.Hello) error {
 		return fmt.Errorf("hello: block_address %q is not host:port", h.BlockAddress)
 	}
 	return nil
+}
+
+// taskError is the error a failed task's result stands for. A block its
+// executor found missing comes back as a MissingBlockError, so the driver
+// reruns the task that wrote it.
+func taskError(executor string, r *pb.TaskResult) error {
+	if r.Ok {
+		return nil
+	}
+	err := fmt.Errorf("executor %s: %s", executor, r.Error)
+	if r.MissingBlock == "" {
+		return err
+	}
+	id, perr := runtime.ParseBlockID(r.MissingBlock)
+	if perr != nil || r.MissingAt == "" {
+		return fmt.Errorf("%w (and a malformed missing block %q at %q)", err, r.MissingBlock, r.MissingAt)
+	}
+	return fmt.Errorf("executor %s: %w", executor, &runtime.MissingBlockError{ID: id, Address: r.MissingAt,
+		Err: fmt.Errorf("%w: %s", runtime.ErrBlockNotHeld, r.Error)})
 }

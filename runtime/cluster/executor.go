@@ -148,6 +148,10 @@ func (e *Executor) runTask(ctx context.Context, rt *pb.RunTask, report func(*pb.
 	}
 	if err != nil {
 		res.Ok, res.Error = false, err.Error()
+		var missing *runtime.MissingBlockError
+		if errors.As(err, &missing) && missing.Address != "" && errors.Is(missing.Err, runtime.ErrBlockNotHeld) {
+			res.MissingBlock, res.MissingAt = missing.ID.String(), missing.Address
+		}
 	}
 	res.DurationUs = time.Since(start).Microseconds()
 	report(res)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"io"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -16,6 +17,7 @@ kind: StreamingJob
 metadata: {name: bounded}
 spec:
   batchInterval: 200ms
+  checkpoint: {location: ` + filepath.Join(t.TempDir(), "checkpoints") + `}
   pipeline:
     sources:
       - name: lines

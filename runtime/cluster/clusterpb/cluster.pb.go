@@ -763,11 +763,16 @@ func (x *StageKey) GetOrdinal() int32 {
 }
 
 type TaskResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	DurationUs    int64                  `protobuf:"varint,4,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TaskId     string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Ok         bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error      string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	DurationUs int64                  `protobuf:"varint,4,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	// Set when the task failed because the process the driver named for one
+	// of its inputs does not hold that block (it forgot it): the driver
+	// reruns the task that wrote it instead of retrying in vain.
+	MissingBlock  string `protobuf:"bytes,5,opt,name=missing_block,json=missingBlock,proto3" json:"missing_block,omitempty"`
+	MissingAt     string `protobuf:"bytes,6,opt,name=missing_at,json=missingAt,proto3" json:"missing_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -828,6 +833,20 @@ func (x *TaskResult) GetDurationUs() int64 {
 		return x.DurationUs
 	}
 	return 0
+}
+
+func (x *TaskResult) GetMissingBlock() string {
+	if x != nil {
+		return x.MissingBlock
+	}
+	return ""
+}
+
+func (x *TaskResult) GetMissingAt() string {
+	if x != nil {
+		return x.MissingAt
+	}
+	return ""
 }
 
 type Shutdown struct {
@@ -1516,14 +1535,17 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\bStageKey\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\x05R\x04node\x12\"\n" +
 	"\rbatch_time_ms\x18\x02 \x01(\x03R\vbatchTimeMs\x12\x18\n" +
-	"\aordinal\x18\x03 \x01(\x05R\aordinal\"l\n" +
+	"\aordinal\x18\x03 \x01(\x05R\aordinal\"\xb0\x01\n" +
 	"\n" +
 	"TaskResult\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1f\n" +
 	"\vduration_us\x18\x04 \x01(\x03R\n" +
-	"durationUs\"\"\n" +
+	"durationUs\x12#\n" +
+	"\rmissing_block\x18\x05 \x01(\tR\fmissingBlock\x12\x1d\n" +
+	"\n" +
+	"missing_at\x18\x06 \x01(\tR\tmissingAt\"\"\n" +
 	"\bShutdown\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\".\n" +
 	"\x11FetchBlockRequest\x12\x19\n" +

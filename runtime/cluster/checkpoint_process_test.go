@@ -1,0 +1,327 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/runtime"
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
+	"github.com/tributary-dev/tributary/runtime/checkpoint/miniotest"
+	"github.com/tributary-dev/tributary/runtime/pipeline"
+)
+
+// statefulJob is a word count with running totals (updateStateByKey) and a
+// sliding windowed count, checkpointed every second: outputs and
+// checkpoints go where out and checkpoints say (local paths or S3).
+func statefulJob(endpoint, out, checkpoints string, records int) string {
+	return `apiVersion: tributary.dev/v1alpha1
+kind: StreamingJob
+metadata: {name: stateful}
+spec:
+  batchInterval: 500ms
+  parallelism: 4
+  executors: {replicas: 2}
+  checkpoint:
+    location: ` + checkpoints + `
+    endpoint: "` + endpoint + `"
+    interval: 1s
+    tls: {disabled: true}
+  pipeline:
+    sources:
+      - name: lines
+        generator: {recordsPerSecond: 400, count: ` + strconv.Itoa(records) + `, recordSize: 60, seed: 11}
+    streams:` + wordCountStreams + `
+      - name: totals
+        from: pairs
+        updateStateByKey: {update: "(state == null ? 0 : state) + values.size()"}
+      - name: windowed
+        from: pairs
+        reduceByKeyAndWindow: {function: sum, window: {window: 2s, slide: 1s}}
+    outputs:
+      - from: totals
+        files: {path: ` + out + `/totals}
+      - from: windowed
+        files: {path: ` + out + `/windowed}
+`
+}
+
+// committedBatches reads an S3 output as a reader following commit markers
+// does: the batches that have a marker, in time order, each as its sorted
+// JSON lines.
+func committedBatches(t *testing.T, store checkpoint.Store, output string) [][]string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := store.List(ctx, output+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var markers []string
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/"+runtime.CommitMarkerName) {
+			markers = append(markers, k)
+		}
+	}
+	sort.Strings(markers) // batch directories are fixed-width milliseconds
+	var out [][]string
+	for _, key := range markers {
+		body, err := store.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m runtime.CommitMarker
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		var lines []string
+		for _, part := range m.Parts {
+			data, err := store.Get(ctx, output+"/"+part)
+			if err != nil {
+				t.Fatalf("%s lists %s: %v", key, part, err)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if l != "" {
+					lines = append(lines, l)
+				}
+			}
+		}
+		if int64(len(lines)) != m.Records {
+			t.Fatalf("%s: %d records in its parts, the marker says %d", key, len(lines), m.Records)
+		}
+		sort.Strings(lines)
+		out = append(out, lines)
+	}
+	return out
+}
+
+// failureFreeRun runs the job in one process on a manual clock: the
+// reference outputs, as local files.
+func failureFreeRun(t *testing.T, manifest string) {
+	t.Helper()
+	job, err := pipeline.Parse([]byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A present-day start gives batch directory names of the same width
+	// as the real run's, so both sort alike.
+	clock := runtime.NewManualClock(time.UnixMilli(1_700_000_000_000))
+	ctx, err := job.Build(pipeline.Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctx.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if err := ctx.AwaitTermination(); err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-time.After(time.Millisecond):
+		}
+		if ctx.Metrics().PendingBatches == 0 {
+			clock.Advance(job.BatchInterval())
+		}
+	}
+}
+
+// killedBySignal reports whether a process ended because of a signal, as
+// opposed to exiting by itself.
+func killedBySignal(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
+}
+
+// The driver is SIGKILLed at random moments, more than 20 times, each time
+// replaced by a new driver at the same checkpoint location in S3; the two
+// executors stay and re-register. Every committed output batch equals the
+// failure-free run's.
+func TestKilledDriversResumeFromTheirCheckpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of driver kills; run without -short")
+	}
+	driverBin, executorBin := buildBinaries(t)
+	minio := miniotest.Start(t)
+	minio.MakeBucket(t, "jobs")
+	localOut := t.TempDir()
+	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), 24000))
+
+	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", 24000)
+	env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
+		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	for _, id := range []string{"exec-0", "exec-1"} {
+		start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2")
+	}
+
+	r := rand.New(rand.NewSource(time.Now().UnixNano()))
+	kills := 0
+	var committed runtime.Time
+	var driver *exec.Cmd
+	for {
+		driver = start(t, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
+		exited := make(chan error, 1)
+		go func() { exited <- driver.Wait() }()
+		// Let the new driver commit at least one batch, so the run moves
+		// on, then kill it at a random moment.
+		progressed := false
+		deadline := time.Now().Add(60 * time.Second)
+		for !progressed {
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("driver %d exited with %v", kills+1, err)
+				}
+				if kills < 20 {
+					t.Fatalf("the job finished after %d driver kills; the test wants at least 20", kills)
+				}
+				goto finished
+			case <-time.After(20 * time.Millisecond):
+			}
+			if s, err := getStatus(httpAddr); err == nil && s.LastCompletedBatch > committed {
+				committed, progressed = s.LastCompletedBatch, true
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("driver %d made no progress past batch %s", kills+1, committed)
+			}
+		}
+		if kills >= 22 {
+			// Enough: let this driver finish the job.
+			if err := <-exited; err != nil {
+				t.Fatalf("the last driver exited with %v", err)
+			}
+			break
+		}
+		time.Sleep(time.Duration(r.Intn(1200)) * time.Millisecond)
+		_ = driver.Process.Signal(syscall.SIGKILL)
+		if err := <-exited; !killedBySignal(err) {
+			t.Fatalf("driver %d exited by itself before the kill: %v", kills+1, err)
+		}
+		kills++
+	}
+finished:
+	t.Logf("%d drivers killed", kills)
+
+	store := bucket(t, minio, "jobs")
+	sameAsFailureFree(t, store, localOut, "after kills")
+	epochs, _ := store.List(context.Background(), "checkpoints/epochs/")
+	if !slices.ContainsFunc(epochs, func(k string) bool { return strings.HasSuffix(k, "/0000000021") }) {
+		t.Fatalf("epochs claimed: %v", epochs)
+	}
+}
+
+// bucket is a client of one bucket of the test's MinIO.
+func bucket(t *testing.T, minio *miniotest.Server, name string) checkpoint.Store {
+	t.Helper()
+	store, err := checkpoint.NewS3(checkpoint.S3Config{Endpoint: minio.Addr, Bucket: name, Insecure: true,
+		Credentials: checkpoint.Credentials{AccessKeyID: miniotest.User, SecretAccessKey: miniotest.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// sameAsFailureFree compares statefulJob's committed S3 outputs under out/
+// with the failure-free run's local ones, batch by batch.
+func sameAsFailureFree(t *testing.T, store checkpoint.Store, localOut, what string) {
+	t.Helper()
+	for _, output := range []string{"totals", "windowed"} {
+		want, got := batchesOf(t, filepath.Join(localOut, output)), committedBatches(t, store, "out/"+output)
+		if len(want) == 0 || len(got) != len(want) {
+			t.Fatalf("%s: %d committed batches %s, %d in the failure-free run", output, len(got), what, len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("%s batch %d differs:\n%-12s %.300v\nfailure-free %.300v", output, i, what, got[i], want[i])
+			}
+		}
+	}
+}
+
+// MinIO is stopped mid-run and restarted: the job stalls, saying so in its
+// status, then resumes, and its committed outputs are the failure-free
+// run's.
+func TestAJobStallsWhileItsStoreIsDownAndThenResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("half a minute of running against MinIO; run without -short")
+	}
+	driverBin, executorBin := buildBinaries(t)
+	minio := miniotest.Start(t)
+	minio.MakeBucket(t, "jobs")
+	localOut := t.TempDir()
+	const records = 8000 // 20 s at 400 a second
+	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
+
+	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
+	env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
+		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
+	driver := start(t, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
+	exited := make(chan error, 1)
+	go func() { exited <- driver.Wait() }()
+	for _, id := range []string{"exec-0", "exec-1"} {
+		start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2")
+	}
+	// waitFor polls the driver's status until ok says so.
+	waitFor := func(what string, ok func(Status) bool) Status {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				t.Fatalf("the driver exited while waiting until %s: %v", what, err)
+			default:
+			}
+			if s, err := getStatus(httpAddr); err == nil && ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 30s until %s", what)
+			}
+		}
+	}
+	waitFor("batches commit", func(s Status) bool { return s.CompletedBatches >= 4 })
+
+	minio.Stop()
+	down := waitFor("the status shows the store's outage", func(s Status) bool {
+		return s.Checkpoints != nil && s.Checkpoints.StoreError != ""
+	})
+	t.Logf("while MinIO is down: %s", down.Checkpoints.StoreError)
+	stalled := down.LastCompletedBatch
+	time.Sleep(3 * time.Second)
+	if s, _ := getStatus(httpAddr); s.LastCompletedBatch > stalled+1000 {
+		t.Fatalf("batches through %s committed while the store was down (stalled at %s)", s.LastCompletedBatch, stalled)
+	}
+
+	minio.Restart()
+	waitFor("the job resumes", func(s Status) bool {
+		return s.LastCompletedBatch > stalled+1000 && s.Checkpoints.StoreError == ""
+	})
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the driver failed: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("the job did not finish")
+	}
+	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "around the outage")
+}
