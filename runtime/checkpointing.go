@@ -228,6 +228,12 @@ type checkpointer struct {
 	// Otherwise each claim has a name of its own and ties are broken by name.
 	conditional bool
 
+	// writingMeta is held from when a metadata checkpoint reads which data
+	// checkpoint it refers to until it is stored: prune lists metadata
+	// under it, so it never deletes data that a metadata checkpoint being
+	// written refers to.
+	writingMeta sync.Mutex
+
 	mu      sync.Mutex
 	data    *dataRef // newest complete data checkpoint
 	saving  bool
@@ -401,6 +407,8 @@ func (k *checkpointer) committed(ctx context.Context, t Time, finished bool) err
 
 func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool) error {
 	c := k.c
+	k.writingMeta.Lock()
+	defer k.writingMeta.Unlock()
 	k.mu.Lock()
 	data := k.data
 	k.mu.Unlock()
@@ -648,7 +656,9 @@ func (k *checkpointer) prune(ctx context.Context) error {
 	if len(names) > 0 {
 		newestComplete = names[0]
 	}
+	k.writingMeta.Lock()
 	metaKeys, err := k.store.List(ctx, metadataDir)
+	k.writingMeta.Unlock()
 	if err != nil {
 		return err
 	}
@@ -663,7 +673,9 @@ func (k *checkpointer) prune(ctx context.Context) error {
 	var drop []string // metadata first: none may outlive its data
 	kept := 0
 	for _, m := range metas {
-		usable := keepData[m.data] || m.data == "none"
+		// Data newer than the newest complete one listed was completed
+		// since (another data checkpoint may run while this prunes).
+		usable := keepData[m.data] || m.data == "none" || m.data > newestComplete
 		if usable && (kept < k.cfg.Retain || !referenced[m.data]) {
 			kept++
 			referenced[m.data] = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -34,63 +35,80 @@ type FileStreamOptions struct {
 // move them in. Names starting with "." or "_" are ignored, so a writer may
 // use them for files in progress.
 func TextFileStream(c *Context, dir string, opts FileStreamOptions) Stream[string] {
-	params := map[string]string{
-		"dir":             dir,
+	params := fileStreamParams(opts)
+	params["dir"] = dir
+	return addStream(c, NodeSpec{Op: "textFiles", Params: params}, nil, nil, nil, func(b *builder) (streamNode[string], error) {
+		o, err := parseFileStreamParams(b)
+		if err != nil {
+			return nil, err
+		}
+		return newInputStream[string](&fileSource{loc: localDir(b.spec.param("dir")), opts: o}), nil
+	})
+}
+
+func fileStreamParams(opts FileStreamOptions) map[string]string {
+	return map[string]string{
 		"includeExisting": strconv.FormatBool(opts.IncludeExisting),
 		"once":            strconv.FormatBool(opts.Once),
 		"pattern":         opts.Pattern,
 		"rememberWindow":  opts.RememberWindow.String(),
 	}
-	return addStream(c, NodeSpec{Op: "textFiles", Params: params}, nil, nil, nil, func(b *builder) (streamNode[string], error) {
-		o := FileStreamOptions{Pattern: b.spec.param("pattern")}
-		var err error
-		if o.IncludeExisting, err = strconv.ParseBool(b.spec.param("includeExisting")); err != nil {
-			return nil, fmt.Errorf("parameter includeExisting: %w", err)
+}
+
+func parseFileStreamParams(b *builder) (FileStreamOptions, error) {
+	o := FileStreamOptions{Pattern: b.spec.param("pattern")}
+	var err error
+	if o.IncludeExisting, err = strconv.ParseBool(b.spec.param("includeExisting")); err != nil {
+		return o, fmt.Errorf("parameter includeExisting: %w", err)
+	}
+	if o.Once, err = strconv.ParseBool(b.spec.param("once")); err != nil {
+		return o, fmt.Errorf("parameter once: %w", err)
+	}
+	if o.RememberWindow, err = b.spec.durationParam("rememberWindow"); err != nil {
+		return o, err
+	}
+	if o.Pattern != "" {
+		if _, err := path.Match(o.Pattern, ""); err != nil {
+			return o, fmt.Errorf("pattern %q: %w", o.Pattern, err)
 		}
-		if o.Once, err = strconv.ParseBool(b.spec.param("once")); err != nil {
-			return nil, fmt.Errorf("parameter once: %w", err)
-		}
-		if o.RememberWindow, err = b.spec.durationParam("rememberWindow"); err != nil {
-			return nil, err
-		}
-		if o.Pattern != "" {
-			if _, err := filepath.Match(o.Pattern, ""); err != nil {
-				return nil, fmt.Errorf("pattern %q: %w", o.Pattern, err)
-			}
-		}
-		if o.RememberWindow <= 0 {
-			o.RememberWindow = time.Minute
-		}
-		return newInputStream[string](&fileSource{dir: b.spec.param("dir"), opts: o}), nil
-	})
+	}
+	if o.RememberWindow <= 0 {
+		o.RememberWindow = time.Minute
+	}
+	return o, nil
+}
+
+// fileLocation is what a directory source watches: a local directory or
+// an object-store prefix.
+type fileLocation interface {
+	// open checks that the location can be listed.
+	open(ctx context.Context) error
+	// list returns every file's name and modification time.
+	list(ctx context.Context) (map[string]time.Time, error)
+	// input reads the named files, one partition each.
+	input(names []string) Input[string]
 }
 
 type fileSource struct {
-	dir      string
+	loc      fileLocation
 	opts     FileStreamOptions
-	seen     map[string]time.Time // path -> modification time
-	startAt  time.Time
+	seen     map[string]time.Time // name -> modification time
 	planned  bool
 	finished bool
 }
 
-func (s *fileSource) Open(context.Context) error {
-	st, err := os.Stat(s.dir)
-	if err != nil {
-		return fmt.Errorf("file source directory: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("file source %s is not a directory", s.dir)
+func (s *fileSource) Open(ctx context.Context) error {
+	if err := s.loc.open(ctx); err != nil {
+		return err
 	}
 	s.seen = map[string]time.Time{}
-	s.startAt = time.Now()
 	if !s.opts.IncludeExisting && !s.opts.Once {
-		files, err := s.list()
+		files, err := s.list(ctx)
 		if err != nil {
 			return err
 		}
-		for path, mod := range files {
-			s.seen[path] = mod
+		for name, mod := range files {
+			s.seen[name] = mod
 		}
 	}
 	return nil
@@ -99,36 +117,33 @@ func (s *fileSource) Open(context.Context) error {
 func (s *fileSource) Close() error    { return nil }
 func (s *fileSource) Exhausted() bool { return s.finished }
 
-func (s *fileSource) list() (map[string]time.Time, error) {
-	entries, err := os.ReadDir(s.dir)
+// list returns the files the source reads: names starting with "." or "_"
+// are files in progress, and Pattern selects by name.
+func (s *fileSource) list(ctx context.Context) (map[string]time.Time, error) {
+	files, err := s.loc.list(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", s.dir, err)
+		return nil, err
 	}
-	out := map[string]time.Time{}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || !e.Type().IsRegular() {
-			continue
-		}
+	for name := range files {
+		base := path.Base(filepath.ToSlash(name))
+		skip := strings.HasPrefix(base, ".") || strings.HasPrefix(base, "_")
 		if s.opts.Pattern != "" {
-			if ok, _ := filepath.Match(s.opts.Pattern, name); !ok {
-				continue
+			if ok, _ := path.Match(s.opts.Pattern, base); !ok {
+				skip = true
 			}
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed between listing and stat
+		if skip {
+			delete(files, name)
 		}
-		out[filepath.Join(s.dir, name)] = info.ModTime()
 	}
-	return out, nil
+	return files, nil
 }
 
-func (s *fileSource) Plan(context.Context, Time) (Input[string], error) {
+func (s *fileSource) Plan(ctx context.Context, _ Time) (Input[string], error) {
 	if s.finished {
-		return fileInput(nil), nil
+		return s.loc.input(nil), nil
 	}
-	files, err := s.list()
+	files, err := s.list(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +171,7 @@ func (s *fileSource) Plan(context.Context, Time) (Input[string], error) {
 	if s.opts.Once {
 		s.finished = true
 	}
-	return fileInput(fresh), nil
+	return s.loc.input(fresh), nil
 }
 
 // A directory source is replayable: its position is the set of files it
@@ -193,18 +208,25 @@ func (s *fileSource) Restore(position []byte) error {
 
 func (s *fileSource) EncodeInput(in Input[string]) ([]byte, error) { return encodeFileInput(in) }
 func (s *fileSource) DecodeInput(data []byte) (Input[string], error) {
-	return decodeFileInput(data)
+	names, err := decodeFileNames(data)
+	if err != nil {
+		return nil, err
+	}
+	return s.loc.input(names), nil
 }
 
+// namedFiles is an input that reads named files: its plan is their names.
+type namedFiles interface{ fileNames() []string }
+
 func encodeFileInput(in Input[string]) ([]byte, error) {
-	files, ok := in.(fileInput)
+	files, ok := in.(namedFiles)
 	if !ok {
 		return nil, fmt.Errorf("file input of type %T", in)
 	}
-	return json.Marshal([]string(files))
+	return json.Marshal(files.fileNames())
 }
 
-func decodeFileInput(data []byte) (Input[string], error) {
+func decodeFileNames(data []byte) ([]string, error) {
 	var files []string
 	if err := json.Unmarshal(data, &files); err != nil {
 		return nil, fmt.Errorf("file plan: %w", err)
@@ -214,5 +236,40 @@ func decodeFileInput(data []byte) (Input[string], error) {
 			return nil, fmt.Errorf("file plan: path %d is empty", i)
 		}
 	}
-	return fileInput(files), nil
+	return files, nil
 }
+
+// localDir is a directory of the local file system.
+type localDir string
+
+func (d localDir) open(context.Context) error {
+	st, err := os.Stat(string(d))
+	if err != nil {
+		return fmt.Errorf("file source directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("file source %s is not a directory", d)
+	}
+	return nil
+}
+
+func (d localDir) list(context.Context) (map[string]time.Time, error) {
+	entries, err := os.ReadDir(string(d))
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", d, err)
+	}
+	out := map[string]time.Time{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed between listing and stat
+		}
+		out[filepath.Join(string(d), e.Name())] = info.ModTime()
+	}
+	return out, nil
+}
+
+func (d localDir) input(names []string) Input[string] { return fileInput(names) }

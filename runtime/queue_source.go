@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -154,7 +155,8 @@ func (s *fileQueueSource) Restore(position []byte) error {
 
 func (s *fileQueueSource) EncodeInput(in Input[string]) ([]byte, error) { return encodeFileInput(in) }
 func (s *fileQueueSource) DecodeInput(data []byte) (Input[string], error) {
-	return decodeFileInput(data)
+	names, err := decodeFileNames(data)
+	return fileInput(names), err
 }
 
 // fileInput reads text files, one partition per file and one record per line.
@@ -162,13 +164,20 @@ type fileInput []string
 
 func (f fileInput) Partitions() int { return len(f) }
 
+func (f fileInput) fileNames() []string { return f }
+
 func (f fileInput) Read(ctx context.Context, p int, yield func(string) bool) error {
 	file, err := os.Open(f[p])
 	if err != nil {
 		return err
 	}
 	defer file.Close()
-	sc := bufio.NewScanner(file)
+	return readLines(file, f[p], yield)
+}
+
+// readLines yields each line of r, which name names in errors.
+func readLines(r io.Reader, name string, yield func(string) bool) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), maxLineBytes)
 	for sc.Scan() {
 		if !yield(sc.Text()) {
@@ -176,7 +185,7 @@ func (f fileInput) Read(ctx context.Context, p int, yield func(string) bool) err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading %s: %w", f[p], err)
+		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	return nil
 }

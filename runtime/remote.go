@@ -93,6 +93,9 @@ func (c *Context) runRemote(ctx context.Context, st *stage, tasks []int) error {
 	if err := ensureAll(ctx, c.sched, deps); err != nil {
 		return err
 	}
+	if err := c.ensureEarlierCheckpointed(ctx, st); err != nil {
+		return err
+	}
 	// Where the finished batches of checkpointed streams are, for every
 	// task of the stage.
 	earlier := c.checkpointedBefore(st.time)
@@ -234,6 +237,47 @@ func (c *Context) inputBatches() []InputBatch {
 		out = append(out, in.plannedBatches()...)
 	}
 	return out
+}
+
+// ensureEarlierCheckpointed runs the unfinished stages, of batches before
+// st's, of the checkpointed streams in st's lineage. A worker building st's
+// dataset reads those batches where the driver says they are (see
+// checkpointedBefore) and must not rebuild them from lineage, which may
+// reach back past a restored checkpoint. Deps alone do not order them: a
+// stage's deps run concurrently, so when a recovered driver computes a
+// chain of batches at once, the shuffle of batch t would run beside the
+// state of batch t-1 that a worker needs to build batch t.
+func (c *Context) ensureEarlierCheckpointed(ctx context.Context, st *stage) error {
+	var unfinished []*stage
+	seen := map[*nodeInfo]bool{}
+	var visit func(n *nodeInfo)
+	visit = func(n *nodeInfo) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		if n.checkpointed {
+			n.stageMu.Lock()
+			for bt, log := range n.stageLog {
+				if bt >= st.time || len(log) == 0 {
+					continue
+				}
+				last := log[len(log)-1]
+				last.mu.Lock()
+				done := last.state == 2 && last.err == nil && len(last.lost) == 0
+				last.mu.Unlock()
+				if !done {
+					unfinished = append(unfinished, last)
+				}
+			}
+			n.stageMu.Unlock()
+		}
+		for _, p := range n.parents {
+			visit(p.info())
+		}
+	}
+	visit(st.stream)
+	return ensureAll(ctx, c.sched, unfinished)
 }
 
 // checkpointedBefore lists the finished batches of checkpointed streams

@@ -422,7 +422,28 @@ func (c *Context) prepare(ctx context.Context, t Time) (int64, map[string]int64,
 			return 0, nil, nil, err
 		}
 	}
+	if err := c.computeCheckpointed(ctx, t); err != nil {
+		return 0, nil, nil, err
+	}
 	return total, perSource, commits, nil
+}
+
+// computeCheckpointed computes the batch at t of every checkpointed stream
+// (states, and the parents of windows), whether or not an output read it:
+// an output that finds its batch already committed reads nothing, yet the
+// next batches build on this one, and the batches before it are forgotten
+// once t commits.
+func (c *Context) computeCheckpointed(ctx context.Context, t Time) error {
+	for _, n := range c.nodes {
+		in := n.info()
+		if !in.checkpointed || !in.validTime(t) {
+			continue
+		}
+		if _, _, err := in.saver.pin(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // prepareOutput prepares one output. In a cluster, a block of a lost

@@ -72,7 +72,11 @@ type SocketSource struct {
 // must be complete when they appear (write elsewhere, then move them in);
 // names starting with "." or "_" are ignored.
 type DirectorySource struct {
-	// Path is the directory.
+	// Path is the directory, or s3://bucket/prefix for the objects under a
+	// prefix, reached with spec.checkpoint's endpoint, TLS settings and
+	// credentials. A new object is read in the batch that first lists it;
+	// the metadata checkpoint records which, so a recovered driver reads
+	// each batch's objects again. Objects must not change once written.
 	// +kubebuilder:validation:MinLength=1
 	Path string `json:"path"`
 	// Pattern, if set, is a glob that file names must match, such as "*.jsonl".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -113,8 +114,13 @@ func (d *Dir) Get(_ context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
-func (d *Dir) List(_ context.Context, prefix string) ([]string, error) {
-	var keys []string
+func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
+	objects, err := d.ListInfo(ctx, prefix)
+	return keysOf(objects), err
+}
+
+func (d *Dir) ListInfo(_ context.Context, prefix string) ([]ObjectInfo, error) {
+	var objects []ObjectInfo
 	err := filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -126,16 +132,40 @@ func (d *Dir) List(_ context.Context, prefix string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
 		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted since the directory was read
+		}
+		if err != nil {
+			return err
+		}
+		objects = append(objects, ObjectInfo{Key: key, Size: info.Size(), Modified: info.ModTime()})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing objects under %s in %s: %w", prefix, d.root, err)
 	}
-	sort.Strings(keys)
-	return keys, nil
+	sort.Slice(objects, func(i, j int) bool { return objects[i].Key < objects[j].Key })
+	return objects, nil
+}
+
+func (d *Dir) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	path, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", key, err)
+	}
+	return f, nil
 }
 
 func (d *Dir) Delete(_ context.Context, key string) error {

@@ -156,15 +156,42 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+	objects, err := s.ListInfo(ctx, prefix)
+	return keysOf(objects), err
+}
+
+func (s *S3) ListInfo(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	var objects []ObjectInfo
 	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
 		if o.Err != nil {
 			return nil, fmt.Errorf("listing objects under %s/%s: %w", s.where, prefix, o.Err)
 		}
-		keys = append(keys, strings.TrimPrefix(o.Key, s.prefix))
+		objects = append(objects, ObjectInfo{Key: strings.TrimPrefix(o.Key, s.prefix), Size: o.Size, Modified: o.LastModified})
 	}
-	sort.Strings(keys)
-	return keys, nil
+	sort.Slice(objects, func(i, j int) bool { return objects[i].Key < objects[j].Key })
+	return objects, nil
+}
+
+// Open streams an object. GetObject returns before the request is made, so
+// a missing object is found by a Stat of the opened object.
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	obj, err := s.object(key)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.client.GetObject(ctx, s.bucket, obj, minio.GetObjectOptions{})
+	if err == nil {
+		if _, err = o.Stat(); err != nil {
+			o.Close()
+		}
+	}
+	if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+		return nil, fmt.Errorf("reading %s/%s: %w", s.where, key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s/%s: %w", s.where, key, err)
+	}
+	return o, nil
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {

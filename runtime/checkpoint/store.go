@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -27,10 +28,32 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns the keys under prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// ListInfo returns the objects under prefix, sorted by key, with their
+	// size and modification time.
+	ListInfo(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	// Open reads an object as a stream; an error wrapping ErrNotFound if
+	// there is none.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// Delete removes an object; deleting a missing object is not an error.
 	Delete(ctx context.Context, key string) error
 	// String names the location, without credentials, for logs and status.
 	String() string
+}
+
+// ObjectInfo describes one object of a listing.
+type ObjectInfo struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// keysOf returns the keys of a listing.
+func keysOf(objects []ObjectInfo) []string {
+	keys := make([]string, len(objects))
+	for i, o := range objects {
+		keys[i] = o.Key
+	}
+	return keys
 }
 
 var (

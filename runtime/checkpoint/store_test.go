@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,7 @@ func TestStores(t *testing.T) {
 			t.Run("create", func(t *testing.T) { testCreate(t, newStore(t)) })
 			t.Run("list-delete", func(t *testing.T) { testListDelete(t, newStore(t)) })
 			t.Run("keys", func(t *testing.T) { testKeys(t, newStore(t)) })
+			t.Run("list-info-open", func(t *testing.T) { testListInfoOpen(t, newStore(t)) })
 		})
 	}
 }
@@ -142,6 +144,37 @@ func testListDelete(t *testing.T, s Store) {
 	got, _ = s.List(ctx, "")
 	if want := []string{"metadata/0001", "metadata/0003", "state/counts/0"}; !slicesEqual(got, want) {
 		t.Fatalf("List after Delete: %v, want %v", got, want)
+	}
+}
+
+func testListInfoOpen(t *testing.T, s Store) {
+	ctx := context.Background()
+	before := time.Now().Add(-time.Minute)
+	for _, k := range []string{"in/b", "in/a", "out/c"} {
+		if err := s.Put(ctx, k, []byte("content of "+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListInfo(ctx, "in/")
+	if err != nil || len(got) != 2 || got[0].Key != "in/a" || got[1].Key != "in/b" {
+		t.Fatalf("ListInfo: %+v, %v", got, err)
+	}
+	for _, o := range got {
+		if o.Size != int64(len("content of "+o.Key)) || o.Modified.Before(before) || o.Modified.After(time.Now().Add(time.Minute)) {
+			t.Errorf("%s: size %d, modified %s", o.Key, o.Size, o.Modified)
+		}
+	}
+	r, err := s.Open(ctx, "in/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(data) != "content of in/a" {
+		t.Fatalf("Open: %q, %v", data, err)
+	}
+	if _, err := s.Open(ctx, "in/missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Open of a missing object: %v, want ErrNotFound", err)
 	}
 }
 

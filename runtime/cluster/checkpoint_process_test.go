@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -324,4 +325,161 @@ func TestAJobStallsWhileItsStoreIsDownAndThenResumes(t *testing.T) {
 		t.Fatal("the job did not finish")
 	}
 	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "around the outage")
+}
+
+// clusterProcs is a driver process and the two executors that serve it.
+type clusterProcs struct {
+	driver   *exec.Cmd
+	log      func() string
+	exited   chan error
+	done     chan struct{} // closed when the driver has exited
+	httpAddr string
+}
+
+// startJobCluster starts a driver for manifest, and two executors for it.
+func startJobCluster(t *testing.T, driverBin, executorBin string, minio *miniotest.Server, manifest string) *clusterProcs {
+	t.Helper()
+	env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
+		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+	grpcAddr := freeAddr(t)
+	p := &clusterProcs{httpAddr: freeAddr(t), exited: make(chan error, 1), done: make(chan struct{})}
+	p.driver, p.log = startWithLog(t, driverBin, env, "--listen", grpcAddr, "--http", p.httpAddr)
+	go func() {
+		err := p.driver.Wait()
+		close(p.done)
+		p.exited <- err
+	}()
+	for _, id := range []string{"exec-0", "exec-1"} {
+		start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2")
+	}
+	return p
+}
+
+// waitForStatus polls the driver's status until ok says so, and fails the
+// test if the driver exits first.
+func (p *clusterProcs) waitForStatus(t *testing.T, what string, ok func(Status) bool) Status {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("the driver exited while waiting until %s: %v", what, err)
+		default:
+		}
+		if s, err := getStatus(p.httpAddr); err == nil && ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s until %s", what)
+		}
+	}
+}
+
+// waitForExit waits for the driver to end by itself and returns how.
+func (p *clusterProcs) waitForExit(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(within):
+		t.Fatalf("the driver did not exit within %s", within)
+		return nil
+	}
+}
+
+// A second driver started while the first still runs takes the job over:
+// the first commits at most the batch it was committing, then stops with an
+// error saying why, and the second finishes the job with the failure-free
+// run's outputs.
+func TestAZombieDriverCannotCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("half a minute of running against MinIO; run without -short")
+	}
+	driverBin, executorBin := buildBinaries(t)
+	minio := miniotest.Start(t)
+	minio.MakeBucket(t, "jobs")
+	localOut := t.TempDir()
+	const records = 8000
+	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
+	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
+
+	old := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	old.waitForStatus(t, "batches commit", func(s Status) bool { return s.CompletedBatches >= 4 })
+
+	// The old driver's status is watched throughout, up to its exit.
+	var oldCommitted atomic.Int64
+	go func() {
+		for {
+			if s, err := getStatus(old.httpAddr); err == nil {
+				oldCommitted.Store(int64(s.LastCompletedBatch))
+			}
+			select {
+			case <-old.done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	replacement := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	replacement.waitForStatus(t, "the new driver claims epoch 2", func(s Status) bool {
+		return s.Checkpoints != nil && s.Checkpoints.Epoch == 2
+	})
+	claimedAt := oldCommitted.Load()
+
+	err := old.waitForExit(t, 30*time.Second)
+	if err == nil || !strings.Contains(old.log(), runtime.ErrFenced.Error()) {
+		t.Fatalf("the old driver exited with %v; its log should say %q:\n%s", err, runtime.ErrFenced, lastLines(old.log(), 10))
+	}
+	if last := oldCommitted.Load(); last > claimedAt+500 {
+		t.Fatalf("the old driver committed through %d after the new one claimed the job at %d", last, claimedAt)
+	}
+	if err := replacement.waitForExit(t, 90*time.Second); err != nil {
+		t.Fatalf("the new driver failed: %v", err)
+	}
+	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "after the takeover")
+}
+
+// A driver restarted with a changed manifest: one that changes a stateful
+// stream's partitioning is refused with an error naming the stream; one
+// that only adds a stateless stream and output resumes, and its outputs
+// are the failure-free run's.
+func TestARestartedDriverTakesCompatibleChangesOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("half a minute of running against MinIO; run without -short")
+	}
+	driverBin, executorBin := buildBinaries(t)
+	minio := miniotest.Start(t)
+	minio.MakeBucket(t, "jobs")
+	localOut := t.TempDir()
+	const records = 6000
+	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
+	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
+
+	first := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	// Without a data checkpoint a resume recomputes the state from the
+	// source, under any partitioning: wait for one.
+	first.waitForStatus(t, "a metadata checkpoint that refers to a data checkpoint", func(s Status) bool {
+		return s.Checkpoints != nil && strings.HasSuffix(s.Checkpoints.Metadata, ".json") && !strings.HasSuffix(s.Checkpoints.Metadata, ".none.json")
+	})
+	_ = first.driver.Process.Signal(syscall.SIGKILL)
+	<-first.exited
+
+	repartitioned := strings.Replace(manifest, "parallelism: 4", "parallelism: 8", 1)
+	refused := startJobCluster(t, driverBin, executorBin, minio, repartitioned)
+	if err := refused.waitForExit(t, 30*time.Second); err == nil || !strings.Contains(refused.log(), `"totals"`) {
+		t.Fatalf("a repartitioned resume exited with %v; its error should name the stream totals:\n%s", err, lastLines(refused.log(), 5))
+	}
+	t.Logf("refused: %s", lastLines(refused.log(), 1))
+
+	extended := strings.Replace(manifest, "    outputs:\n", `      - name: long
+        from: words
+        filter: "size(record) > 6"
+    outputs:
+      - from: long
+        print: {records: 1}
+`, 1)
+	resumed := startJobCluster(t, driverBin, executorBin, minio, extended)
+	if err := resumed.waitForExit(t, 90*time.Second); err != nil {
+		t.Fatalf("a resume with an added stateless stream failed: %v\n%s", err, lastLines(resumed.log(), 5))
+	}
+	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "after the changed restart")
 }

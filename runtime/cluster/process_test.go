@@ -64,6 +64,14 @@ spec:
 
 func start(t testing.TB, bin string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
+	cmd, _ := startWithLog(t, bin, env, args...)
+	return cmd
+}
+
+// startWithLog starts a process as start does, and returns a function
+// that reads its log so far.
+func startWithLog(t testing.TB, bin string, env []string, args ...string) (*exec.Cmd, func() string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	// A driver's default checkpoint directory is relative to its working
@@ -71,17 +79,23 @@ func start(t testing.TB, bin string, env []string, args ...string) *exec.Cmd {
 	cmd.Dir = t.TempDir()
 	// Keep the process's log, and show it if the test fails.
 	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &syncWriter{w: &logs}
+	out := &syncWriter{w: &logs}
+	cmd.Stdout, cmd.Stderr = io.Discard, out
+	read := func() string {
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		return logs.String()
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("log of %s %v:\n%s", filepath.Base(bin), args, lastLines(logs.String(), 40))
+			t.Logf("log of %s %v:\n%s", filepath.Base(bin), args, lastLines(read(), 40))
 		}
 	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
+	return cmd, read
 }
 
 func getStatus(httpAddr string) (Status, error) {

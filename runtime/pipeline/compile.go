@@ -178,6 +178,15 @@ func (c *compiler) source(i int, src *v1alpha1.Source, interval time.Duration) *
 			g.streams[src.Name] = built{plain: toAny(g, src.Name, runtime.SocketTextStream(g.ctx, s.Host, int(s.Port), runtime.SocketOptions{StopAtEOF: s.StopAtEOF}))}
 			return nil
 		}
+	case src.Directory != nil && strings.HasPrefix(src.Directory.Path, "s3://"):
+		d := src.Directory
+		connect := c.objectStore(path+".directory.path", d.Path)
+		st.build = func(g *graph) error {
+			open := runtime.RegisterFunc(g.reg, fmt.Sprintf("sources[%d].store", i), connect)
+			lines := runtime.TextObjectStream(g.ctx, open, runtime.FileStreamOptions{IncludeExisting: d.IncludeExisting, Once: d.Once, Pattern: d.Pattern})
+			g.streams[src.Name] = built{plain: toAny(g, src.Name, lines)}
+			return nil
+		}
 	case src.Directory != nil:
 		d := src.Directory
 		c.localPath(path+".directory.path", d.Path)
@@ -242,21 +251,9 @@ func (c *compiler) output(i int, o *v1alpha1.Output) *step {
 			return nil
 		}
 	case o.Files != nil && strings.HasPrefix(o.Files.Path, "s3://"):
-		if _, _, err := checkpoint.ParseS3Location(o.Files.Path); err != nil {
-			c.errs.add(path+".files.path", "%v", err)
-		}
-		// An S3 output reaches its endpoint as the checkpoints do.
-		spec := c.job.Spec.Checkpoint
-		spec.Location = o.Files.Path
-		name := c.job.Name
+		connect := c.objectStore(path+".files.path", o.Files.Path)
 		st.build = func(g *graph) error {
-			open := runtime.RegisterFunc(g.reg, fmt.Sprintf("outputs[%d].store", i), func() (checkpoint.Store, error) {
-				creds, err := checkpoint.CredentialsFromEnv()
-				if err != nil {
-					return nil, err
-				}
-				return checkpoint.Open(spec, name, creds)
-			})
+			open := runtime.RegisterFunc(g.reg, fmt.Sprintf("outputs[%d].store", i), connect)
 			if in := g.streams[o.From]; parent.keyed {
 				in.keyed.SaveAsJSONObjects(open)
 			} else {
@@ -279,6 +276,24 @@ func (c *compiler) output(i int, o *v1alpha1.Output) *step {
 		return nil
 	}
 	return st
+}
+
+// objectStore checks an s3:// location and returns how to connect to it:
+// with the endpoint, TLS settings and credentials of the checkpoints.
+func (c *compiler) objectStore(field, location string) func() (checkpoint.Store, error) {
+	if _, _, err := checkpoint.ParseS3Location(location); err != nil {
+		c.errs.add(field, "%v", err)
+	}
+	spec := c.job.Spec.Checkpoint
+	spec.Location = location
+	name := c.job.Name
+	return func() (checkpoint.Store, error) {
+		creds, err := checkpoint.CredentialsFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return checkpoint.Open(spec, name, creds)
+	}
 }
 
 // localPath rejects object-store URLs where only local paths work yet.
