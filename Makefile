@@ -22,7 +22,7 @@ minio:
 	hack/minio.sh install
 
 ## bench: the engine benchmarks recorded in docs/benchmarks.md.
-bench:
+bench: minio
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./runtime/...
 
 ## fuzz: a short run of every fuzz target (longer runs: FUZZTIME=5m).

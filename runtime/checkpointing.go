@@ -237,6 +237,13 @@ type checkpointer struct {
 	mu      sync.Mutex
 	data    *dataRef // newest complete data checkpoint
 	saving  bool
+	// metaQueued is the newest committed batch whose metadata checkpoint is
+	// still to be written (when queued), by the writer that runs while
+	// metaWriting; metaErr is the error that stopped it.
+	metaQueued  Time
+	queued      bool
+	metaWriting bool
+	metaErr     error
 	status  CheckpointStatus
 	pending sync.WaitGroup
 }
@@ -392,17 +399,63 @@ func (k *checkpointer) dataDue(t Time) bool {
 }
 
 // committed is called after batch t's outputs commit: it starts a data
-// checkpoint when one is due, then writes the metadata checkpoint, retrying
-// while the store fails: the job stalls rather than running on without
-// checkpoints.
+// checkpoint when one is due, and has the metadata checkpoint written. The
+// last batch of a finished run waits for both.
 func (k *checkpointer) committed(ctx context.Context, t Time, finished bool) error {
 	if finished || k.dataDue(t) {
 		k.startData(ctx, t)
 	}
 	if finished {
-		k.pending.Wait() // the final state is part of a finished run
+		k.pending.Wait() // the final state, and earlier metadata, first
+		return k.writeMetadata(ctx, t, true)
 	}
-	return k.writeMetadata(ctx, t, finished)
+	return k.queueMetadata(ctx, t)
+}
+
+// queueMetadata has the metadata checkpoint of batch t written in the
+// background, after the one being written: the next batch commits
+// meanwhile, off the store's latency, and of the batches that commit during
+// one write only the newest is written. A driver that dies before the write
+// lands is recovered from the one before, and recomputes a batch or two
+// more; outputs are idempotent. A write that fails for good fails the next
+// batch's commit; while the store is unavailable the writer retries, and
+// the fence check before each commit stalls the job.
+func (k *checkpointer) queueMetadata(ctx context.Context, t Time) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.metaErr != nil {
+		return k.metaErr
+	}
+	k.metaQueued, k.queued = t, true
+	if k.metaWriting {
+		return nil
+	}
+	k.metaWriting = true
+	k.pending.Add(1)
+	go func() {
+		defer k.pending.Done()
+		for {
+			k.mu.Lock()
+			t, more := k.metaQueued, k.queued
+			k.queued = false
+			if !more {
+				k.metaWriting = false
+				k.mu.Unlock()
+				return
+			}
+			k.mu.Unlock()
+			if err := k.writeMetadata(ctx, t, false); err != nil {
+				k.mu.Lock()
+				if ctx.Err() == nil {
+					k.metaErr = err
+				}
+				k.metaWriting, k.queued = false, false
+				k.mu.Unlock()
+				return
+			}
+		}
+	}()
+	return nil
 }
 
 func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool) error {

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -130,6 +132,14 @@ func (secretCredentials) RequireTransportSecurity() bool { return false }
 func dialOptions(a *Auth) []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		// gRPC waits a second, then longer, before redialing a peer it
+		// could not reach. A replaced driver is back within a second or
+		// two, and every batch waits for executors to re-register: redial
+		// sooner.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		}),
 	}
 	if a.client != nil {
 		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(a.client)))

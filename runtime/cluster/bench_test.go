@@ -5,17 +5,22 @@ package cluster
 //	go test -run '^$' -bench . -benchtime 1x ./runtime/cluster/
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tributary-dev/tributary/runtime"
+	"github.com/tributary-dev/tributary/runtime/checkpoint/miniotest"
 	"github.com/tributary-dev/tributary/runtime/pipeline"
 )
 
@@ -178,5 +183,99 @@ func BenchmarkRecoveryTime(b *testing.B) {
 		_ = c.driver.Wait()
 		b.ReportMetric(recovered.Sub(killed).Seconds(), "recovery-s")
 		b.ReportMetric(normal.Seconds()*1000, "normal-delay-ms")
+	}
+}
+
+// BenchmarkRecoveryWithState measures how long a new driver process takes,
+// from its start to its first completed batch, to take over a job whose
+// state holds a million keys: it claims an epoch, reads the newest
+// checkpoint from MinIO, restores the state (which then serves the
+// executors' first tasks) and runs a batch. The job is a mapWithState
+// count per key over a directory that held one file of a million distinct
+// keys; the old driver is SIGKILLed once a data checkpoint of that state is
+// referenced by a metadata checkpoint.
+func BenchmarkRecoveryWithState(b *testing.B) {
+	const keys = 1_000_000
+	driverBin, executorBin := buildBinaries(b)
+	minio := miniotest.Start(b)
+	minio.MakeBucket(b, "jobs")
+	in := b.TempDir()
+	var buf bytes.Buffer
+	for i := range keys {
+		fmt.Fprintf(&buf, "key-%07d\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(in, "keys.txt"), buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		manifest := fmt.Sprintf(`apiVersion: tributary.dev/v1alpha1
+kind: StreamingJob
+metadata: {name: bigstate}
+spec:
+  batchInterval: 2s
+  parallelism: 4
+  executors: {replicas: 2}
+  checkpoint:
+    location: s3://jobs/run-%d
+    endpoint: %q
+    interval: 4s
+    tls: {disabled: true}
+  pipeline:
+    sources:
+      - name: lines
+        directory: {path: %s, includeExisting: true}
+    streams:
+      - name: pairs
+        from: lines
+        keyBy: {key: "record", value: "1"}
+      - name: counts
+        from: pairs
+        mapWithState: {update: "(state == null ? 0 : state) + 1"}
+    outputs:
+      - from: counts
+        print: {records: 1}
+`, i, minio.Addr, in)
+		env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=200ms",
+			"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+		grpcAddr, httpAddr := freeAddr(b), freeAddr(b)
+		driver := start(b, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
+		var executors []*exec.Cmd
+		for _, id := range []string{"exec-0", "exec-1"} {
+			executors = append(executors, start(b, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2"))
+		}
+		waitStatus(b, httpAddr, 3*time.Minute, func(s Status) bool {
+			return s.Checkpoints != nil && strings.HasSuffix(s.Checkpoints.Metadata, ".json") && !strings.HasSuffix(s.Checkpoints.Metadata, ".none.json")
+		})
+		_ = driver.Process.Signal(syscall.SIGKILL)
+		_ = driver.Wait()
+
+		started := time.Now()
+		driver, log := startWithLog(b, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
+		s := waitStatus(b, httpAddr, 3*time.Minute, func(s Status) bool { return s.CompletedBatches >= 1 })
+		took := time.Since(started)
+		if s.Checkpoints == nil || s.Checkpoints.RecoveredFrom == "" {
+			b.Fatalf("the new driver did not recover: %+v", s.Checkpoints)
+		}
+		b.ReportMetric(took.Seconds(), "s-to-first-batch")
+		if os.Getenv("BENCH_LOG") != "" {
+			b.Logf("started %s\n%s", started.UTC().Format(time.RFC3339Nano), log())
+		}
+		_ = driver.Process.Signal(syscall.SIGKILL)
+		for _, e := range executors {
+			_ = e.Process.Signal(syscall.SIGKILL)
+		}
+	}
+}
+
+// waitStatus polls a driver's status until ok says so.
+func waitStatus(b testing.TB, httpAddr string, limit time.Duration, ok func(Status) bool) Status {
+	b.Helper()
+	for deadline := time.Now().Add(limit); ; time.Sleep(10 * time.Millisecond) {
+		if s, err := getStatus(httpAddr); err == nil && ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("waited %s for the driver's status", limit)
+		}
 	}
 }
