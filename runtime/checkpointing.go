@@ -234,9 +234,9 @@ type checkpointer struct {
 	// written refers to.
 	writingMeta sync.Mutex
 
-	mu      sync.Mutex
-	data    *dataRef // newest complete data checkpoint
-	saving  bool
+	mu     sync.Mutex
+	data   *dataRef // newest complete data checkpoint
+	saving bool
 	// metaQueued is the newest committed batch whose metadata checkpoint is
 	// still to be written (when queued), by the writer that runs while
 	// metaWriting; metaErr is the error that stopped it.
@@ -244,8 +244,8 @@ type checkpointer struct {
 	queued      bool
 	metaWriting bool
 	metaErr     error
-	status  CheckpointStatus
-	pending sync.WaitGroup
+	status      CheckpointStatus
+	pending     sync.WaitGroup
 }
 
 func newCheckpointer(c *Context, cfg CheckpointConfig) *checkpointer {
