@@ -749,5 +749,21 @@ func (k *checkpointer) prune(ctx context.Context) error {
 			return fmt.Errorf("deleting %s: %w", key, err)
 		}
 	}
+	// No recovery goes back past the oldest data checkpoint kept: the
+	// write-ahead logs of the batches through it can go.
+	if kept := names[:min(len(names), k.cfg.Retain)]; len(kept) > 0 {
+		ts, _, _ := strings.Cut(kept[len(kept)-1], "-")
+		if oldest, err := strconv.ParseInt(ts, 10, 64); err == nil {
+			for _, in := range k.c.inputs {
+				if p, ok := in.(interface {
+					pruneLog(context.Context, Time) error
+				}); ok {
+					if err := p.pruneLog(ctx, Time(oldest)); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
 	return nil
 }

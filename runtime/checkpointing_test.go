@@ -272,7 +272,12 @@ func runCheckpointed(t *testing.T, clock *ManualClock, store checkpoint.Store, n
 	}
 	// One batch at a time, each data checkpoint finished before the next
 	// batch: which checkpoint refers to which is then certain.
-	for deadline := time.Now().Add(10 * time.Second); c.Metrics().PendingBatches > 0 || c.Metrics().LastCompleted < c.plannedThrough; time.Sleep(time.Millisecond) {
+	plannedThrough := func() Time {
+		c.planMu.Lock()
+		defer c.planMu.Unlock()
+		return c.plannedThrough
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Metrics().PendingBatches > 0 || c.Metrics().LastCompleted < plannedThrough(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) || isDone(c) {
 			t.Fatalf("the recovered batches did not commit: %v", c.AwaitTermination())
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
 
 // Config configures a Context.
@@ -51,6 +53,11 @@ type Config struct {
 	// Checkpoint, if set, writes checkpoints and makes Start recover from
 	// the newest one at its store.
 	Checkpoint *CheckpointConfig
+	// LogStore opens the store of receivers' write-ahead logs on an
+	// executor (a worker context), which has no Checkpoint: the driver's
+	// checkpoint store, reached from here. A driver logs to
+	// Checkpoint.Store.
+	LogStore func() (checkpoint.Store, error)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -130,6 +137,11 @@ type Context struct {
 	// metadata checkpoint sees every source at the same batch boundary.
 	planMu         sync.Mutex
 	plannedThrough Time
+
+	// logStore is where this worker's hosted receivers write their logs.
+	logStoreOnce sync.Once
+	logStore     checkpoint.Store
+	logStoreErr  error
 }
 
 // NewContext returns a context with an empty graph.

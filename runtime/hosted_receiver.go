@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -17,8 +18,10 @@ import (
 // ReceiverScheduler runs receivers on executors: the driver of a cluster.
 type ReceiverScheduler interface {
 	// StartReceiver asks for the receiver of input node to run on an
-	// executor from now on, moving it when its executor is lost.
-	StartReceiver(node int, name string)
+	// executor from now on, moving it when its executor is lost. With a
+	// logEpoch (not 0) the executor writes what it receives to the
+	// stream's write-ahead log under that driver epoch (see ReceiverLog).
+	StartReceiver(node int, name string, logEpoch int64)
 	// CutReceiver asks the executor running node's receiver to store what
 	// it received as the input blocks of the batch at t, (node, t, 0) task p
 	// for each partition p, and returns where they are. It retries across
@@ -37,6 +40,9 @@ type ReceiverCut struct {
 	Primary, Backup string
 	// Exhausted: the receiver finished and this batch holds the last of it.
 	Exhausted bool
+	// WALKeys are the write-ahead log keys of the partitions, in order,
+	// when the receiver logs.
+	WALKeys []string
 }
 
 // hostedSource stands in, in the driver, for a receiver that runs on an
@@ -47,13 +53,25 @@ type hostedSource[T any] struct {
 	scheduler ReceiverScheduler
 	committed func() Time
 	fetch     func(ctx context.Context, address string, id BlockID) ([]byte, error)
+	logEpoch  int64 // not 0: the executor logs what it receives
 
 	mu        sync.Mutex
 	exhausted bool
+	// recovered are logged blocks that no batch read before this driver
+	// took over: the next batch reads them after what was cut.
+	recovered     [][]byte
+	recoveredKeys []string
 }
 
 func (s *hostedSource[T]) Open(context.Context) error {
-	s.scheduler.StartReceiver(s.node, s.name)
+	s.scheduler.StartReceiver(s.node, s.name, s.logEpoch)
+	return nil
+}
+
+func (s *hostedSource[T]) takeRecovered(keys []string, blocks [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recovered, s.recoveredKeys = append(s.recovered, blocks...), append(s.recoveredKeys, keys...)
 	return nil
 }
 
@@ -62,10 +80,15 @@ func (s *hostedSource[T]) Plan(ctx context.Context, t Time) (Input[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("cutting the received input of batch %s: %w", t, err)
 	}
+	if s.logEpoch != 0 && len(cut.WALKeys) != cut.Partitions {
+		return nil, fmt.Errorf("the received input of batch %s has %d partitions and %d logged blocks", t, cut.Partitions, len(cut.WALKeys))
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.exhausted = cut.Exhausted
-	s.mu.Unlock()
-	return receivedInput[T]{cut: cut, node: s.node, time: t, fetch: s.fetch}, nil
+	in := receivedInput[T]{cut: cut, node: s.node, time: t, fetch: s.fetch, recovered: s.recovered, recoveredKeys: s.recoveredKeys}
+	s.recovered, s.recoveredKeys = nil, nil
+	return in, nil
 }
 
 func (s *hostedSource[T]) Exhausted() bool {
@@ -87,11 +110,31 @@ type receivedInput[T any] struct {
 	node  int
 	time  Time
 	fetch func(ctx context.Context, address string, id BlockID) ([]byte, error)
+	// recovered are blocks read back from the write-ahead log, held by the
+	// driver: the partitions after the cut's.
+	recovered     [][]byte
+	recoveredKeys []string
 }
 
-func (in receivedInput[T]) Partitions() int { return in.cut.Partitions }
+func (in receivedInput[T]) Partitions() int { return in.cut.Partitions + len(in.recovered) }
+
+func (in receivedInput[T]) walKeys() []string {
+	return append(slices.Clone(in.cut.WALKeys), in.recoveredKeys...)
+}
 
 func (in receivedInput[T]) Read(ctx context.Context, p int, yield func(T) bool) error {
+	if p >= in.cut.Partitions {
+		records, err := DecodeRecords[T](in.recovered[p-in.cut.Partitions])
+		if err != nil {
+			return fmt.Errorf("logged block %s: %w", in.recoveredKeys[p-in.cut.Partitions], err)
+		}
+		for _, r := range records {
+			if !yield(r) {
+				return nil
+			}
+		}
+		return nil
+	}
 	id := BlockID{Stage: StageKey{Node: in.node, Time: in.time}, Task: p}
 	var errs []error
 	for _, addr := range []string{in.cut.Primary, in.cut.Backup} {
@@ -120,8 +163,9 @@ func (in receivedInput[T]) Read(ctx context.Context, p int, yield func(T) bool) 
 // placeReceivedInput records a received batch's blocks where the cut put
 // them. Once the blocks are lost with every copy they cannot be recomputed:
 // the stage's tasks then fail, naming the lost partition.
-func (s *inputStream[T]) placeReceivedInput(t Time, cut ReceiverCut) *stage {
-	st := newStage(&s.nodeInfo, t, "input", nil, cut.Partitions, func(_ *taskContext, p int) error {
+func (s *inputStream[T]) placeReceivedInput(t Time, in receivedInput[T]) *stage {
+	cut := in.cut
+	st := newStage(&s.nodeInfo, t, "input", nil, in.Partitions(), func(_ *taskContext, p int) error {
 		return fmt.Errorf("received input partition %d was lost with every copy (its receiver's executor and the backup)", p)
 	})
 	st.driverOnly = true
@@ -130,6 +174,9 @@ func (s *inputStream[T]) placeReceivedInput(t Time, cut ReceiverCut) *stage {
 		if cut.Backup != "" {
 			s.ctx.blocks.setBackup(st.key, p, cut.Backup)
 		}
+	}
+	for i, data := range in.recovered {
+		s.ctx.blocks.putRaw(BlockID{Stage: st.key, Task: cut.Partitions + i}, data)
 	}
 	st.markPlaced()
 	return st

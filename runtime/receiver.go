@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -43,15 +45,30 @@ type Store[T any] interface {
 	Finish()
 }
 
+// ReceiverOptions configure a receiver's stream.
+type ReceiverOptions struct {
+	// WriteAheadLog writes every block the receiver stores to the
+	// checkpoint store before StoreBlock returns, and the records it stores
+	// one by one every 200 ms, so that data received but not yet processed
+	// survives the driver. It needs Config.Checkpoint; in a cluster, where
+	// executors write the log, a store they reach too (S3).
+	WriteAheadLog bool
+}
+
 // ReceiverStream returns the stream of the Receiver that newReceiver creates.
 // The function is registered, so the graph can be described and rebuilt.
-func ReceiverStream[T any](c *Context, newReceiver Fn[func() Receiver[T]]) Stream[T] {
-	return addStream(c, NodeSpec{Op: "receiver"}, nil, fns("new", newReceiver), nil, func(b *builder) (streamNode[T], error) {
+func ReceiverStream[T any](c *Context, newReceiver Fn[func() Receiver[T]], opts ...ReceiverOptions) Stream[T] {
+	params := map[string]string{"writeAheadLog": strconv.FormatBool(len(opts) > 0 && opts[0].WriteAheadLog)}
+	return addStream(c, NodeSpec{Op: "receiver", Params: params}, nil, fns("new", newReceiver), nil, func(b *builder) (streamNode[T], error) {
 		fn, err := builderFn[func() Receiver[T]](b, "new")
 		if err != nil {
 			return nil, err
 		}
-		return newInputStream[T](newReceiverSource(fn.f, b.ctx.cfg.Parallelism, b.ctx.log)), nil
+		src := newReceiverSource(fn.f, b.ctx.cfg.Parallelism, b.ctx.log)
+		if src.logged, err = b.spec.boolParam("writeAheadLog"); err != nil {
+			return nil, err
+		}
+		return newInputStream[T](src), nil
 	})
 }
 
@@ -67,16 +84,22 @@ type receiverSource[T any] struct {
 	// source keeping it: an executor hosting the receiver stores and
 	// replicates it before StoreBlock returns.
 	onBlock func(ctx context.Context, records []T) error
+	// logged asks for a write-ahead log; wal is the log once the context
+	// opens the source with a checkpoint store.
+	logged bool
+	wal    *writeAheadLog
 
 	mu        sync.Mutex
 	receiver  Receiver[T]
 	gen       int // receiver generation; a stopped receiver's calls are ignored
 	buffer    []T
 	blocks    [][]T
+	blockKeys []string // with a log: each block's key
 	finished  bool
 	exhausted bool
 	closed    bool
 	ctx       context.Context
+	stopFlush context.CancelFunc
 }
 
 func newReceiverSource[T any](newReceiver func() Receiver[T], parallelism int, log *slog.Logger) *receiverSource[T] {
@@ -87,7 +110,74 @@ func (s *receiverSource[T]) Open(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ctx = ctx
+	if s.wal != nil {
+		flushCtx, stop := context.WithCancel(ctx)
+		s.stopFlush = stop
+		go s.flushEvery(flushCtx, logBlockInterval)
+	}
 	return s.startLocked()
+}
+
+// flushEvery logs the records stored one by one as a block, at every
+// interval, so that they survive the process long before their batch.
+func (s *receiverSource[T]) flushEvery(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := s.logBuffered(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("logging received records", "error", err)
+		}
+	}
+}
+
+// logBuffered writes the records stored one by one to the log, as a block.
+func (s *receiverSource[T]) logBuffered(ctx context.Context) error {
+	s.mu.Lock()
+	buf := s.buffer
+	s.buffer = nil
+	s.mu.Unlock()
+	if len(buf) == 0 {
+		return nil
+	}
+	return s.logBlock(ctx, buf)
+}
+
+// logBlock writes a block to the log and keeps it for the next batch.
+func (s *receiverSource[T]) logBlock(ctx context.Context, records []T) error {
+	data, err := EncodeRecords(records)
+	if err != nil {
+		return fmt.Errorf("stream %q: encoding a received block: %w", s.wal.stream, err)
+	}
+	key, err := s.wal.write(ctx, data)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocks, s.blockKeys = append(s.blocks, records), append(s.blockKeys, key)
+	return nil
+}
+
+// takeRecovered puts blocks a recovered driver found in the log, in no
+// batch, ahead of everything received since.
+func (s *receiverSource[T]) takeRecovered(keys []string, data [][]byte) error {
+	blocks := make([][]T, len(data))
+	for i, d := range data {
+		var err error
+		if blocks[i], err = DecodeRecords[T](d); err != nil {
+			return fmt.Errorf("stream %q: logged block %s: %w", s.wal.stream, keys[i], err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocks = append(blocks, s.blocks...)
+	s.blockKeys = append(slices.Clone(keys), s.blockKeys...)
+	return nil
 }
 
 func (s *receiverSource[T]) startLocked() error {
@@ -132,7 +222,20 @@ func (s *receiverSource[T]) restart(gen int, cause error) {
 	}()
 }
 
-func (s *receiverSource[T]) Plan(context.Context, Time) (Input[T], error) {
+func (s *receiverSource[T]) Plan(ctx context.Context, _ Time) (Input[T], error) {
+	if s.wal != nil {
+		if err := s.logBuffered(ctx); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		in := loggedBlocks[T]{blocks: s.blocks, keys: s.blockKeys}
+		s.blocks, s.blockKeys = nil, nil
+		if s.finished && len(s.buffer) == 0 {
+			s.exhausted = true
+		}
+		return in, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	blocks := s.blocks
@@ -169,6 +272,9 @@ func (s *receiverSource[T]) Close() error {
 	s.closed = true
 	s.gen++
 	r := s.receiver
+	if s.stopFlush != nil {
+		s.stopFlush()
+	}
 	s.mu.Unlock()
 	if r == nil {
 		return nil
@@ -192,6 +298,20 @@ func (st *receiverStore[T]) Store(record T) {
 
 func (st *receiverStore[T]) StoreBlock(ctx context.Context, records []T) error {
 	s := st.src
+	if s.wal != nil {
+		s.mu.Lock()
+		stopped := st.gen != s.gen
+		s.mu.Unlock()
+		if stopped {
+			return errors.New("receiver was stopped; the block was not stored")
+		}
+		if len(records) == 0 {
+			return ctx.Err()
+		}
+		// Logged, the block is safe whatever happens to the receiver: it
+		// is kept even if the receiver was stopped meanwhile.
+		return s.logBlock(ctx, append([]T(nil), records...))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st.gen != s.gen {

@@ -160,7 +160,7 @@ func (k *checkpointer) readData(ctx context.Context, ref dataRef) (*loadedData, 
 // that a later driver still fences this one.
 func (k *checkpointer) deleteAll(ctx context.Context, why string) error {
 	k.log.Info("deleting the checkpoints", "reason", why)
-	for _, dir := range []string{metadataDir, dataDir} {
+	for _, dir := range []string{metadataDir, dataDir, walDir} {
 		keys, err := k.store.List(ctx, dir)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", dir, err)

@@ -18,6 +18,8 @@ type SocketOptions struct {
 	StopAtEOF bool
 	// DialTimeout bounds each connection attempt. Zero means 10s.
 	DialTimeout time.Duration
+	// WriteAheadLog logs received lines, as ReceiverOptions.WriteAheadLog.
+	WriteAheadLog bool
 }
 
 // SocketTextStream returns a stream of the lines read from a TCP server at
@@ -27,6 +29,7 @@ func SocketTextStream(c *Context, host string, port int, opts SocketOptions) Str
 	params := map[string]string{
 		"host": host, "port": strconv.Itoa(port),
 		"stopAtEOF": strconv.FormatBool(opts.StopAtEOF), "dialTimeout": opts.DialTimeout.String(),
+		"writeAheadLog": strconv.FormatBool(opts.WriteAheadLog),
 	}
 	return addStream(c, NodeSpec{Op: "socket", Params: params}, nil, nil, nil, func(b *builder) (streamNode[string], error) {
 		port, err := b.spec.intParam("port")
@@ -48,7 +51,11 @@ func SocketTextStream(c *Context, host string, port int, opts SocketOptions) Str
 		}
 		addr := net.JoinHostPort(b.spec.param("host"), strconv.Itoa(port))
 		newReceiver := func() Receiver[string] { return &socketReceiver{addr: addr, opts: o} }
-		return newInputStream[string](newReceiverSource(newReceiver, b.ctx.cfg.Parallelism, b.ctx.log)), nil
+		src := newReceiverSource(newReceiver, b.ctx.cfg.Parallelism, b.ctx.log)
+		if src.logged, err = b.spec.boolParam("writeAheadLog"); err != nil {
+			return nil, err
+		}
+		return newInputStream[string](src), nil
 	})
 }
 

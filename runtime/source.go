@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
 
 // Source feeds one input stream. It is the contract every input implements,
@@ -144,15 +146,49 @@ func SourceStream[T any](c *Context, newSource Fn[func() (Source[T], error)]) St
 }
 
 func (s *inputStream[T]) open(ctx context.Context) error {
-	if _, ok := s.src.(*receiverSource[T]); ok && s.ctx.cfg.Receivers != nil {
-		// The driver of a cluster: the receiver runs on an executor.
-		s.src = &hostedSource[T]{node: s.id, name: s.name, scheduler: s.ctx.cfg.Receivers,
-			committed: s.ctx.metrics.lastCommitted, fetch: s.ctx.cfg.FetchBlock}
+	if rs, ok := s.src.(*receiverSource[T]); ok {
+		var wal *writeAheadLog
+		if rs.logged {
+			if s.ctx.ckpt == nil {
+				return fmt.Errorf("stream %q: a write-ahead log needs a checkpoint location", s.name)
+			}
+			if _, local := s.ctx.ckpt.store.(*checkpoint.Dir); local && s.ctx.cfg.Receivers != nil {
+				return fmt.Errorf("stream %q: executors write the write-ahead log, which needs an s3:// checkpoint location", s.name)
+			}
+			wal = &writeAheadLog{stream: s.name, epoch: s.ctx.ckpt.epoch, store: s.ctx.ckpt.store, log: s.ctx.log}
+		}
+		var src Source[T] = rs
+		recover := rs.takeRecovered
+		if s.ctx.cfg.Receivers != nil {
+			// The driver of a cluster: the receiver runs on an executor,
+			// which logs what it receives.
+			hs := &hostedSource[T]{node: s.id, name: s.name, scheduler: s.ctx.cfg.Receivers,
+				committed: s.ctx.metrics.lastCommitted, fetch: s.ctx.cfg.FetchBlock}
+			if wal != nil {
+				hs.logEpoch = wal.epoch
+			}
+			src, recover = hs, hs.takeRecovered
+		} else {
+			rs.wal = wal
+		}
+		s.src = src
+		if wal != nil {
+			s.src = &loggedReceiver[T]{Source: src, wal: wal, recover: recover}
+		}
 	}
 	return s.src.Open(ctx)
 }
 func (s *inputStream[T]) exhausted() bool { return s.src.Exhausted() }
-func (s *inputStream[T]) close() error    { return s.src.Close() }
+
+// pruneLog deletes what the source's write-ahead log holds of the batches
+// through t, if it has one.
+func (s *inputStream[T]) pruneLog(ctx context.Context, t Time) error {
+	if p, ok := s.src.(logPruner); ok {
+		return p.pruneLog(ctx, t)
+	}
+	return nil
+}
+func (s *inputStream[T]) close() error { return s.src.Close() }
 
 func (s *inputStream[T]) plan(ctx context.Context, t Time) error {
 	in, err := s.src.Plan(ctx, t)
@@ -264,8 +300,8 @@ func (s *inputStream[T]) compute(t Time) (*dataset[T], error) {
 		return blockDataset[T](&s.nodeInfo, t, st, parts), nil
 	}
 	if ri, ok := in.(receivedInput[T]); ok {
-		st := s.placeReceivedInput(t, ri.cut)
-		return blockDataset[T](&s.nodeInfo, t, st, ri.cut.Partitions), nil
+		st := s.placeReceivedInput(t, ri)
+		return blockDataset[T](&s.nodeInfo, t, st, ri.Partitions()), nil
 	}
 	if mi, ok := in.(MemoryInput[T]); ok {
 		st := newStage(&s.nodeInfo, t, "input", nil, mi.Partitions(), nil)

@@ -48,6 +48,19 @@ func (s NodeSpec) durationParam(key string) (time.Duration, error) {
 	return d, nil
 }
 
+// boolParam is false when absent.
+func (s NodeSpec) boolParam(key string) (bool, error) {
+	v, ok := s.Params[key]
+	if !ok {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("parameter %s: %w", key, err)
+	}
+	return b, nil
+}
+
 func (s NodeSpec) intParam(key string) (int, error) {
 	v, ok := s.Params[key]
 	if !ok {

@@ -66,6 +66,12 @@ type SocketSource struct {
 	// default the source reconnects.
 	// +optional
 	StopAtEOF bool `json:"stopAtEOF,omitempty"`
+	// WriteAheadLog writes received lines to the checkpoint location, in
+	// blocks of 200 ms, before they go into a batch: lines received but not
+	// yet processed survive the driver's death. On executors it needs an
+	// s3:// checkpoint location, which they write to.
+	// +optional
+	WriteAheadLog bool `json:"writeAheadLog,omitempty"`
 }
 
 // DirectorySource reads the new files of a directory in each batch. Files

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -482,4 +484,93 @@ func TestARestartedDriverTakesCompatibleChangesOnly(t *testing.T) {
 		t.Fatalf("a resume with an added stateless stream failed: %v\n%s", err, lastLines(resumed.log(), 5))
 	}
 	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "after the changed restart")
+}
+
+// A socket source with a write-ahead log: lines that the receiver's
+// executor received, and logged, but that no batch had read when the
+// driver was SIGKILLed, are counted by the next driver, exactly once.
+// Without the log they would be lost: the executor drops what it received
+// for a driver that is gone.
+func TestLoggedLinesSurviveAKilledDriver(t *testing.T) {
+	const lines = 1000
+	driverBin, executorBin := buildBinaries(t)
+	minio := miniotest.Start(t)
+	minio.MakeBucket(t, "jobs")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	send, sent := make(chan struct{}), make(chan struct{})
+	go func() {
+		// The first receiver gets the lines when the test says; the next
+		// one, the end of the input.
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		<-send
+		for i := range lines {
+			fmt.Fprintf(conn, "w%d\n", i)
+		}
+		close(sent)
+		if conn, err = ln.Accept(); err == nil {
+			conn.Close()
+		}
+	}()
+	out := t.TempDir()
+	manifest := `apiVersion: tributary.dev/v1alpha1
+kind: StreamingJob
+metadata: {name: logged}
+spec:
+  batchInterval: 2s
+  parallelism: 4
+  executors: {replicas: 2}
+  checkpoint:
+    location: s3://jobs/checkpoints
+    endpoint: "` + minio.Addr + `"
+    interval: 4s
+    tls: {disabled: true}
+  pipeline:
+    sources:
+      - name: lines
+        socket: {host: 127.0.0.1, port: ` + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port) + `, stopAtEOF: true, writeAheadLog: true}
+    streams:` + wordCountStreams + `
+    outputs:
+      - from: counts
+        files: {path: ` + out + `}
+`
+	first := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	// Right after a batch commits, the next cut is two seconds away: the
+	// lines arrive, are logged within a block interval, and the driver dies
+	// before any batch reads them.
+	s := first.waitForStatus(t, "batches commit", func(s Status) bool { return s.CompletedBatches >= 2 })
+	first.waitForStatus(t, "the next batch commits", func(n Status) bool { return n.LastCompletedBatch > s.LastCompletedBatch })
+	close(send)
+	<-sent
+	time.Sleep(700 * time.Millisecond)
+	_ = first.driver.Process.Signal(syscall.SIGKILL)
+	<-first.exited
+
+	second := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	if err := second.waitForExit(t, 60*time.Second); err != nil {
+		t.Fatalf("the second driver failed: %v\n%s", err, lastLines(second.log(), 10))
+	}
+	got := countsOf(t, out)
+	var missing, doubled []string
+	for i := range lines {
+		switch w := fmt.Sprintf("w%d", i); got[w] {
+		case 1:
+		case 0:
+			missing = append(missing, w)
+		default:
+			doubled = append(doubled, w)
+		}
+	}
+	if len(missing) > 0 || len(doubled) > 0 || len(got) != lines {
+		t.Fatalf("of %d lines, %d were lost (%.80v), %d counted twice (%.80v); %d words counted", lines, len(missing), missing, len(doubled), doubled, len(got))
+	}
+	if !strings.Contains(second.log(), "logged blocks that no batch read go into the next batch") {
+		t.Fatalf("the second driver did not recover the logged lines:\n%s", lastLines(second.log(), 10))
+	}
 }

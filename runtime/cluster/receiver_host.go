@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ const maxReplicaBlocks = 1 << 16
 type pendingBlock struct {
 	seq  int64
 	data []byte
+	// walKey is the block's key in the stream's write-ahead log, when the
+	// receiver logs.
+	walKey string
 }
 
 // cutResult is a batch a host cut, or a backup sealed.
@@ -47,11 +51,13 @@ type cutResult struct {
 	parts     int
 	exhausted bool
 	backup    string
+	walKeys   []string
 }
 
 // receiverWorker is what hosting needs of the executor's worker context.
 type receiverWorker interface {
 	HostReceiver(ctx context.Context, node int, storeBlock func(context.Context, []byte) error) (runtime.HostedReceiver, error)
+	ReceiverLog(node int, epoch int64) (func(context.Context, []byte) (string, error), error)
 	PutReceivedBlock(node int, t runtime.Time, p int, data []byte)
 	ForgetReceived(committed runtime.Time)
 }
@@ -71,7 +77,7 @@ type hosting struct {
 // replicaSet is what a backup holds for one receiver: its pending blocks
 // and the batches it sealed here.
 type replicaSet struct {
-	pending map[int64][]byte
+	pending map[int64]pendingBlock
 	cuts    map[runtime.Time]cutResult
 }
 
@@ -90,14 +96,17 @@ type hostedInput struct {
 
 	// mu serializes stores, block-interval flushes, cuts and backup
 	// changes: under it, every pending block is at the current backup.
-	mu      sync.Mutex
-	recv    runtime.HostedReceiver
-	version int64
-	backup  string
-	nextSeq int64
-	pending []pendingBlock
-	cuts    map[runtime.Time]cutResult
-	stopped bool
+	mu   sync.Mutex
+	recv runtime.HostedReceiver
+	// logBlock writes a block to the stream's write-ahead log; nil when
+	// the receiver does not log.
+	logBlock func(context.Context, []byte) (string, error)
+	version  int64
+	backup   string
+	nextSeq  int64
+	pending  []pendingBlock
+	cuts     map[runtime.Time]cutResult
+	stopped  bool
 }
 
 // assign starts node's receiver here, or changes its backup. A receiver
@@ -111,12 +120,23 @@ func (h *hosting) assign(ctx context.Context, a *pb.AssignReceiver) {
 		h.log.Error("receiver assigned before the job was built", "node", node)
 		return
 	}
+	var logBlock func(context.Context, []byte) (string, error)
+	if a.LogEpoch != 0 {
+		var err error
+		if logBlock, err = w.ReceiverLog(node, a.LogEpoch); err != nil {
+			h.log.Error("the receiver's write-ahead log", "node", node, "error", err)
+			return
+		}
+	}
 	h.mu.Lock()
 	in, ok := h.hosted[node]
 	if !ok {
 		in = h.adoptLocked(ctx, node)
 	}
 	h.mu.Unlock()
+	in.mu.Lock()
+	in.logBlock = logBlock
+	in.mu.Unlock()
 	go func() {
 		in.setBackup(in.ctx, a.BackupAddress, a.Version)
 		if err := in.start(w); err != nil {
@@ -139,7 +159,7 @@ func (h *hosting) adoptLocked(ctx context.Context, node int) *hostedInput {
 		}
 		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
 		for _, seq := range seqs {
-			in.pending = append(in.pending, pendingBlock{seq: seq, data: r.pending[seq]})
+			in.pending = append(in.pending, r.pending[seq])
 			in.nextSeq = seq + 1
 		}
 		for t, c := range r.cuts {
@@ -229,6 +249,9 @@ func (in *hostedInput) setBackup(ctx context.Context, addr string, version int64
 	for _, b := range in.pending {
 		hdr.PendingSeqs = append(hdr.PendingSeqs, b.seq)
 		blocks = append(blocks, b.data)
+		if in.logBlock != nil {
+			hdr.WalKeys = append(hdr.WalKeys, b.walKey)
+		}
 	}
 	if err := in.pushLocked(ctx, hdr, blocks); err != nil {
 		in.log.Warn("copying pending blocks to the new backup", "backup", addr, "error", err)
@@ -253,31 +276,47 @@ func (in *hostedInput) storeBlock(ctx context.Context, data []byte) error {
 	if in.stopped {
 		return errors.New("the receiver was stopped")
 	}
-	if err := in.replicatePendingLocked(ctx, in.nextSeq, data); err != nil {
+	b := pendingBlock{seq: in.nextSeq, data: data}
+	var err error
+	if b.walKey, err = in.logLocked(ctx, data); err != nil {
 		return err
 	}
-	in.addPendingLocked(data)
+	if err := in.replicatePendingLocked(ctx, b); err != nil {
+		return err
+	}
+	in.addPendingLocked(b)
 	return nil
 }
 
-// replicatePendingLocked copies the pending block seq to the backup, if
-// there is one.
-func (in *hostedInput) replicatePendingLocked(ctx context.Context, seq int64, data []byte) error {
+// logLocked writes a block to the write-ahead log, if the receiver logs,
+// and returns its key.
+func (in *hostedInput) logLocked(ctx context.Context, data []byte) (string, error) {
+	if in.logBlock == nil {
+		return "", nil
+	}
+	return in.logBlock(ctx, data)
+}
+
+// replicatePendingLocked copies a pending block to the backup, if there is
+// one.
+func (in *hostedInput) replicatePendingLocked(ctx context.Context, b pendingBlock) error {
 	if in.backup == "" {
 		return nil
 	}
-	hdr := &pb.ReplicaHeader{Node: int32(in.node), PendingSeqs: []int64{seq}}
-	if err := in.pushLocked(ctx, hdr, [][]byte{data}); err != nil {
+	hdr := &pb.ReplicaHeader{Node: int32(in.node), PendingSeqs: []int64{b.seq}}
+	if b.walKey != "" {
+		hdr.WalKeys = []string{b.walKey}
+	}
+	if err := in.pushLocked(ctx, hdr, [][]byte{b.data}); err != nil {
 		return fmt.Errorf("replicating a received block to %s: %w", in.backup, err)
 	}
 	return nil
 }
 
-func (in *hostedInput) addPendingLocked(data []byte) int64 {
-	seq := in.nextSeq
+func (in *hostedInput) addPendingLocked(b pendingBlock) {
+	b.seq = in.nextSeq
 	in.nextSeq++
-	in.pending = append(in.pending, pendingBlock{seq: seq, data: data})
-	return seq
+	in.pending = append(in.pending, b)
 }
 
 // flushEvery makes a block of the records stored one by one, at every
@@ -298,8 +337,13 @@ func (in *hostedInput) flushEvery(ctx context.Context, interval time.Duration) {
 			in.log.Error("taking received records", "error", err)
 		}
 		if data != nil {
-			seq := in.addPendingLocked(data)
-			if err := in.replicatePendingLocked(ctx, seq, data); err != nil {
+			b := pendingBlock{seq: in.nextSeq, data: data}
+			if b.walKey, err = in.logLocked(ctx, data); err != nil {
+				// Kept unlogged: the batch that reads it fails, saying so.
+				in.log.Error("received records could not be logged", "error", err)
+			}
+			in.addPendingLocked(b)
+			if err := in.replicatePendingLocked(ctx, b); err != nil {
 				// The records cannot be received again; keep the one copy.
 				in.log.Warn("received records have a single copy", "error", err)
 			}
@@ -334,16 +378,28 @@ func (in *hostedInput) cut(ctx context.Context, t, committed runtime.Time) (cutR
 	}
 	hdr := &pb.ReplicaHeader{Node: int32(in.node), Seal: true, BatchTimeMs: int64(t), Exhausted: finished}
 	parts := make([][]byte, 0, len(in.pending)+1)
+	var keys []string
 	for _, b := range in.pending {
 		hdr.SealedSeqs = append(hdr.SealedSeqs, b.seq)
 		parts = append(parts, b.data)
+		keys = append(keys, b.walKey)
 	}
 	var extra [][]byte
 	if buffered != nil {
+		key, err := in.logLocked(ctx, buffered)
+		if err != nil {
+			return cutResult{}, err
+		}
 		extra = [][]byte{buffered}
-		parts = append(parts, buffered)
+		parts, keys = append(parts, buffered), append(keys, key)
+		if key != "" {
+			hdr.WalKeys = []string{key}
+		}
 	}
 	res := cutResult{parts: len(parts), exhausted: finished, backup: in.backup}
+	if in.logBlock != nil {
+		res.walKeys = keys
+	}
 	if in.backup != "" {
 		if err := in.pushLocked(ctx, hdr, extra); err != nil {
 			in.log.Warn("replicating a batch's received input; it has a single copy", "batch", t, "backup", in.backup, "error", err)
@@ -375,7 +431,7 @@ func (h *hosting) cutReceiver(ctx context.Context, req *pb.CutReceiver) *pb.Rece
 		out.Error = err.Error()
 		return out
 	}
-	out.Ok, out.Partitions, out.Exhausted, out.BackupAddress = true, int32(res.parts), res.exhausted, res.backup
+	out.Ok, out.Partitions, out.Exhausted, out.BackupAddress, out.WalKeys = true, int32(res.parts), res.exhausted, res.backup, res.walKeys
 	return out
 }
 
@@ -390,25 +446,35 @@ func (h *hosting) applyReplica(hdr *pb.ReplicaHeader, blocks [][]byte) error {
 	defer h.mu.Unlock()
 	r := h.replicas[node]
 	if r == nil || hdr.Reset_ {
-		r = &replicaSet{pending: map[int64][]byte{}, cuts: map[runtime.Time]cutResult{}}
+		r = &replicaSet{pending: map[int64]pendingBlock{}, cuts: map[runtime.Time]cutResult{}}
 		h.replicas[node] = r
+	}
+	keyOf := func(i int) string {
+		if i < len(hdr.WalKeys) {
+			return hdr.WalKeys[i]
+		}
+		return ""
 	}
 	if !hdr.Seal {
 		for i, seq := range hdr.PendingSeqs {
-			r.pending[seq] = blocks[i]
+			r.pending[seq] = pendingBlock{seq: seq, data: blocks[i], walKey: keyOf(i)}
 		}
 		return nil
 	}
 	t := runtime.Time(hdr.BatchTimeMs)
 	parts := make([][]byte, 0, len(hdr.SealedSeqs)+len(blocks))
+	var keys []string
 	for _, seq := range hdr.SealedSeqs {
-		data, ok := r.pending[seq]
+		b, ok := r.pending[seq]
 		if !ok {
 			return fmt.Errorf("batch %s of node %d seals block %d, which was never replicated here", t, node, seq)
 		}
-		parts = append(parts, data)
+		parts, keys = append(parts, b.data), append(keys, b.walKey)
 	}
 	parts = append(parts, blocks...)
+	for i := range blocks {
+		keys = append(keys, keyOf(i))
+	}
 	for p, data := range parts {
 		w.PutReceivedBlock(node, t, p, data)
 	}
@@ -422,7 +488,11 @@ func (h *hosting) applyReplica(hdr *pb.ReplicaHeader, blocks [][]byte) error {
 			delete(r.cuts, old)
 		}
 	}
-	r.cuts[t] = cutResult{parts: len(parts), exhausted: hdr.Exhausted}
+	res := cutResult{parts: len(parts), exhausted: hdr.Exhausted}
+	if slices.ContainsFunc(keys, func(k string) bool { return k != "" }) {
+		res.walKeys = keys
+	}
+	r.cuts[t] = res
 	return nil
 }
 
@@ -436,6 +506,8 @@ func validateReplicaHeader(h *pb.ReplicaHeader) error {
 		return fmt.Errorf("replica header: node %d", h.Node)
 	case h.Blocks < 0 || h.Blocks > maxReplicaBlocks:
 		return fmt.Errorf("replica header: %d blocks (at most %d)", h.Blocks, maxReplicaBlocks)
+	case len(h.WalKeys) > 0 && len(h.WalKeys) != int(h.Blocks):
+		return fmt.Errorf("replica header: %d log keys for %d blocks", len(h.WalKeys), h.Blocks)
 	case !h.Seal && len(h.PendingSeqs) != int(h.Blocks):
 		return fmt.Errorf("replica header: %d pending sequence numbers for %d blocks", len(h.PendingSeqs), h.Blocks)
 	case h.Seal && len(h.PendingSeqs) > 0:

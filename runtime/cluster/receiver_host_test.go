@@ -158,8 +158,8 @@ func (th *testHost) pendingAt(t *testing.T) []string {
 	defer th.h.mu.Unlock()
 	var out []string
 	if r := th.h.replicas[1]; r != nil {
-		for _, data := range r.pending {
-			records, err := runtime.DecodeRecords[string](data)
+		for _, b := range r.pending {
+			records, err := runtime.DecodeRecords[string](b.data)
 			if err != nil {
 				t.Error(err)
 			}

@@ -31,7 +31,8 @@ type ReceiverStatus struct {
 }
 
 type placement struct {
-	status ReceiverStatus
+	status   ReceiverStatus
+	logEpoch int64
 	// version orders the AssignReceiver messages of one node: an executor
 	// ignores one older than what it applied.
 	version int64
@@ -42,9 +43,9 @@ type placement struct {
 const cutRetryDelay = 50 * time.Millisecond
 
 // StartReceiver implements runtime.ReceiverScheduler.
-func (d *Driver) StartReceiver(node int, name string) {
+func (d *Driver) StartReceiver(node int, name string, logEpoch int64) {
 	d.mu.Lock()
-	d.receivers[node] = &placement{status: ReceiverStatus{Node: node, Stream: name}}
+	d.receivers[node] = &placement{status: ReceiverStatus{Node: node, Stream: name}, logEpoch: logEpoch}
 	msgs := d.placeReceiversLocked()
 	d.mu.Unlock()
 	d.postAll(msgs)
@@ -114,7 +115,7 @@ func (d *Driver) CutReceiver(ctx context.Context, node int, t, committed runtime
 		switch err := out.err; {
 		case err == nil:
 			return runtime.ReceiverCut{Partitions: int(out.cut.Partitions), Primary: s.status.BlockAddress,
-				Backup: out.cut.BackupAddress, Exhausted: out.cut.Exhausted}, nil
+				Backup: out.cut.BackupAddress, Exhausted: out.cut.Exhausted, WALKeys: out.cut.WalKeys}, nil
 		case errors.Is(err, runtime.ErrExecutorLost):
 			// The backup takes over with its replicas; ask it.
 			continue
@@ -235,7 +236,7 @@ func (d *Driver) placeReceiversLocked() []addressed {
 			backupAddr = b.status.BlockAddress
 		}
 		msgs = append(msgs, addressed{d.executors[st.Executor], &pb.DriverMessage{Kind: &pb.DriverMessage_AssignReceiver{
-			AssignReceiver: &pb.AssignReceiver{Node: int32(n), BackupAddress: backupAddr, Version: p.version}}}})
+			AssignReceiver: &pb.AssignReceiver{Node: int32(n), BackupAddress: backupAddr, Version: p.version, LogEpoch: p.logEpoch}}}})
 	}
 	return msgs
 }

@@ -83,6 +83,14 @@ func (j *Job) Build(opts Options) (*runtime.Context, error) {
 		FetchBlock:    opts.FetchBlock,
 		Receivers:     opts.Receivers,
 		Checkpoint:    ck,
+		// Executors reach the checkpoint store for receivers' logs.
+		LogStore: func() (checkpoint.Store, error) {
+			creds, err := checkpoint.CredentialsFromEnv()
+			if err != nil {
+				return nil, err
+			}
+			return checkpoint.Open(spec.Checkpoint, j.Object.Name, creds)
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -175,7 +175,7 @@ func (c *compiler) source(i int, src *v1alpha1.Source, interval time.Duration) *
 	case src.Socket != nil:
 		s := src.Socket
 		st.build = func(g *graph) error {
-			g.streams[src.Name] = built{plain: toAny(g, src.Name, runtime.SocketTextStream(g.ctx, s.Host, int(s.Port), runtime.SocketOptions{StopAtEOF: s.StopAtEOF}))}
+			g.streams[src.Name] = built{plain: toAny(g, src.Name, runtime.SocketTextStream(g.ctx, s.Host, int(s.Port), runtime.SocketOptions{StopAtEOF: s.StopAtEOF, WriteAheadLog: s.WriteAheadLog}))}
 			return nil
 		}
 	case src.Directory != nil && strings.HasPrefix(src.Directory.Path, "s3://"):

@@ -1001,6 +1001,10 @@ type AssignReceiver struct {
 	// executor is alive.
 	BackupAddress string `protobuf:"bytes,2,opt,name=backup_address,json=backupAddress,proto3" json:"backup_address,omitempty"`
 	Version       int64  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// log_epoch, when not 0, makes the executor write every received block to
+	// the stream's write-ahead log, under this driver epoch, before the block
+	// counts as stored.
+	LogEpoch      int64 `protobuf:"varint,4,opt,name=log_epoch,json=logEpoch,proto3" json:"log_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,6 +1056,13 @@ func (x *AssignReceiver) GetBackupAddress() string {
 func (x *AssignReceiver) GetVersion() int64 {
 	if x != nil {
 		return x.Version
+	}
+	return 0
+}
+
+func (x *AssignReceiver) GetLogEpoch() int64 {
+	if x != nil {
+		return x.LogEpoch
 	}
 	return 0
 }
@@ -1142,7 +1153,10 @@ type ReceiverCut struct {
 	// there is none.
 	BackupAddress string `protobuf:"bytes,6,opt,name=backup_address,json=backupAddress,proto3" json:"backup_address,omitempty"`
 	// not_hosting: the executor does not run this receiver (yet); ask again.
-	NotHosting    bool `protobuf:"varint,7,opt,name=not_hosting,json=notHosting,proto3" json:"not_hosting,omitempty"`
+	NotHosting bool `protobuf:"varint,7,opt,name=not_hosting,json=notHosting,proto3" json:"not_hosting,omitempty"`
+	// wal_keys are the write-ahead log keys of the partitions, in order, when
+	// the receiver logs.
+	WalKeys       []string `protobuf:"bytes,8,rep,name=wal_keys,json=walKeys,proto3" json:"wal_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1224,6 +1238,13 @@ func (x *ReceiverCut) GetNotHosting() bool {
 		return x.NotHosting
 	}
 	return false
+}
+
+func (x *ReceiverCut) GetWalKeys() []string {
+	if x != nil {
+		return x.WalKeys
+	}
+	return nil
 }
 
 type StopReceiver struct {
@@ -1350,7 +1371,10 @@ type ReplicaHeader struct {
 	SealedSeqs  []int64 `protobuf:"varint,6,rep,packed,name=sealed_seqs,json=sealedSeqs,proto3" json:"sealed_seqs,omitempty"`
 	Exhausted   bool    `protobuf:"varint,7,opt,name=exhausted,proto3" json:"exhausted,omitempty"`
 	// blocks is the number of blocks that follow.
-	Blocks        int32 `protobuf:"varint,8,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	Blocks int32 `protobuf:"varint,8,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	// wal_keys are the write-ahead log keys of the blocks that follow, when
+	// the receiver logs: a backup that takes the receiver over reports them.
+	WalKeys       []string `protobuf:"bytes,9,rep,name=wal_keys,json=walKeys,proto3" json:"wal_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1439,6 +1463,13 @@ func (x *ReplicaHeader) GetBlocks() int32 {
 		return x.Blocks
 	}
 	return 0
+}
+
+func (x *ReplicaHeader) GetWalKeys() []string {
+	if x != nil {
+		return x.WalKeys
+	}
+	return nil
 }
 
 type ReplicateReply struct {
@@ -1553,17 +1584,18 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"BlockChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\bR\x04last\"e\n" +
+	"\x04last\x18\x02 \x01(\bR\x04last\"\x82\x01\n" +
 	"\x0eAssignReceiver\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\x05R\x04node\x12%\n" +
 	"\x0ebackup_address\x18\x02 \x01(\tR\rbackupAddress\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x03R\aversion\"\x87\x01\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\x12\x1b\n" +
+	"\tlog_epoch\x18\x04 \x01(\x03R\blogEpoch\"\x87\x01\n" +
 	"\vCutReceiver\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\x05R\x04node\x12\"\n" +
 	"\rbatch_time_ms\x18\x03 \x01(\x03R\vbatchTimeMs\x12!\n" +
-	"\fcommitted_ms\x18\x04 \x01(\x03R\vcommittedMs\"\xd8\x01\n" +
+	"\fcommitted_ms\x18\x04 \x01(\x03R\vcommittedMs\"\xf3\x01\n" +
 	"\vReceiverCut\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x0e\n" +
@@ -1575,13 +1607,14 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\texhausted\x18\x05 \x01(\bR\texhausted\x12%\n" +
 	"\x0ebackup_address\x18\x06 \x01(\tR\rbackupAddress\x12\x1f\n" +
 	"\vnot_hosting\x18\a \x01(\bR\n" +
-	"notHosting\"\"\n" +
+	"notHosting\x12\x19\n" +
+	"\bwal_keys\x18\b \x03(\tR\awalKeys\"\"\n" +
 	"\fStopReceiver\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\x05R\x04node\"u\n" +
 	"\fReplicaChunk\x12;\n" +
 	"\x06header\x18\x01 \x01(\v2#.tributary.cluster.v1.ReplicaHeaderR\x06header\x12\x14\n" +
 	"\x05block\x18\x02 \x01(\x05R\x05block\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\xeb\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x86\x02\n" +
 	"\rReplicaHeader\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\x05R\x04node\x12\x14\n" +
 	"\x05reset\x18\x02 \x01(\bR\x05reset\x12!\n" +
@@ -1591,7 +1624,8 @@ const file_tributary_cluster_v1_cluster_proto_rawDesc = "" +
 	"\vsealed_seqs\x18\x06 \x03(\x03R\n" +
 	"sealedSeqs\x12\x1c\n" +
 	"\texhausted\x18\a \x01(\bR\texhausted\x12\x16\n" +
-	"\x06blocks\x18\b \x01(\x05R\x06blocks\"\x10\n" +
+	"\x06blocks\x18\b \x01(\x05R\x06blocks\x12\x19\n" +
+	"\bwal_keys\x18\t \x03(\tR\awalKeys\"\x10\n" +
 	"\x0eReplicateReply2c\n" +
 	"\x06Driver\x12Y\n" +
 	"\aSession\x12%.tributary.cluster.v1.ExecutorMessage\x1a#.tributary.cluster.v1.DriverMessage(\x010\x012\xbe\x01\n" +
