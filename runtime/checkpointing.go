@@ -615,14 +615,14 @@ func (k *checkpointer) pin(ctx context.Context, t Time) ([]pinnedStream, error) 
 		if !in.checkpointed {
 			continue
 		}
-		ps := pinnedStream{saved: savedStream{Name: in.name, Op: in.spec.Op, Type: in.saver.blockType()}}
+		ps := pinnedStream{saved: savedStream{Name: in.savedAs, Op: in.spec.Op, Type: in.saver.blockType()}}
 		for bt := t; bt > t.Add(-in.remember) && bt > c.zeroTime; bt = bt.Add(-c.cfg.BatchInterval) {
 			if !in.validTime(bt) {
 				continue
 			}
 			st, keyParts, err := in.saver.pin(ctx, bt)
 			if err != nil {
-				return nil, fmt.Errorf("stream %q, batch %s: %w", in.name, bt, err)
+				return nil, fmt.Errorf("stream %q, batch %s: %w", in.savedAs, bt, err)
 			}
 			if st == nil {
 				continue
@@ -633,7 +633,7 @@ func (k *checkpointer) pin(ctx context.Context, t Time) ([]pinnedStream, error) 
 				for b := 0; b < ps.saved.Buckets; b++ {
 					enc, err := c.pinnedBlock(ctx, BlockID{Stage: st.key, Task: task, Bucket: b})
 					if err != nil {
-						return nil, fmt.Errorf("stream %q, batch %s: %w", in.name, bt, err)
+						return nil, fmt.Errorf("stream %q, batch %s: %w", in.savedAs, bt, err)
 					}
 					pb.blocks[task] = append(pb.blocks[task], enc)
 				}

@@ -464,14 +464,53 @@ func TestAChangedJobRestoresStateByStreamName(t *testing.T) {
 		t.Fatalf("Start with a changed state type: %v", err)
 	}
 
-	// Incompatible: the state's partition count changed.
-	c = checkpointedContext(t, clock, store, nil)
-	lines = GeneratorStream(c, GeneratorOptions{RecordsPerSecond: 300, RecordSize: 40, Seed: 7, Partitions: 3}).Named("lines")
-	pairs = Map(FlatMap(lines, splitWords), pairOne).Named("pairs")
-	UpdateStateByKey(pairs, sumState, 5).Named("totals").PrintN(1)
-	err = c.Start(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `stream "totals"`) || !strings.Contains(err.Error(), "partitions") {
-		t.Fatalf("Start with a changed partition count: %v", err)
+}
+
+// A job that resumes with more, or fewer, state partitions finds each
+// key's state in the partition its key hashes to: its outputs are those of
+// a run that never changed, for updateStateByKey, an incremental window and
+// mapWithState.
+func TestStateIsRepartitionedOnResume(t *testing.T) {
+	const records = 300 * 12
+	want := newCommittedOutputs()
+	build := func(parts int, out *committedOutputs) func(*Context) {
+		return func(c *Context) {
+			lines := GeneratorStream(c, GeneratorOptions{RecordsPerSecond: 300, RecordSize: 40, Count: records, Seed: 7, Partitions: 3}).Named("lines")
+			pairs := Map(FlatMap(lines, splitWords), pairOne).Named("pairs")
+			sinkInto(UpdateStateByKey(pairs, sumState, parts).Named("totals"), out)
+			sinkInto(ReduceByKeyAndWindowInv(pairs, sumInts, subInts, notZeroes, 4*testInterval, 2*testInterval, parts).Named("windowed"), out)
+			sinkInto(MapWithState(pairs, StateSpec[string, int, int, Pair[string, int]]{Func: sessionCount, Partitions: parts}).Named("sessions").Stream, out)
+		}
+	}
+	{
+		clock := NewManualClock(time.UnixMilli(0))
+		store, _ := checkpoint.NewDir(t.TempDir())
+		c := checkpointedContext(t, clock, store, nil)
+		build(2, want)(c)
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		runUntilDone(t, c, clock)
+	}
+	for _, parts := range []int{5, 1} {
+		t.Run(fmt.Sprintf("2 to %d", parts), func(t *testing.T) {
+			got := newCommittedOutputs()
+			store, _ := checkpoint.NewDir(t.TempDir())
+			clock := NewManualClock(time.UnixMilli(0))
+			runCheckpointed(t, clock, store, 7, build(2, got)) // data checkpoints at 3s and 6s
+			c := checkpointedContext(t, clock, store, nil)
+			build(parts, got)(c)
+			if err := c.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := c.Checkpoints(); !strings.Contains(st.RecoveredFrom, "0000000000006000") {
+				t.Fatalf("recovered from %q, want a data checkpoint at 6s", st.RecoveredFrom)
+			}
+			runUntilDone(t, c, clock)
+			if !reflect.DeepEqual(got.snapshot(), want.snapshot()) {
+				t.Fatalf("outputs differ from an unchanged run:\n%s", diffOutputs(got.snapshot(), want.snapshot()))
+			}
+		})
 	}
 }
 

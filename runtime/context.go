@@ -362,5 +362,26 @@ func (c *Context) validate() error {
 			n.checkpointed = true
 		}
 	}
+	c.nameSavedStreams()
 	return nil
+}
+
+// nameSavedStreams sets each stream's savedAs. Consumers come after the
+// streams they read, so walking backwards names a consumer first.
+func (c *Context) nameSavedStreams() {
+	firstChild := map[*nodeInfo]*nodeInfo{}
+	for _, n := range c.nodes {
+		for _, p := range n.info().parents {
+			if _, ok := firstChild[p.info()]; !ok {
+				firstChild[p.info()] = n.info()
+			}
+		}
+	}
+	for i := len(c.nodes) - 1; i >= 0; i-- {
+		n := c.nodes[i].info()
+		n.savedAs = n.name
+		if child, ok := firstChild[n]; ok && n.name == fmt.Sprintf("%s-%d", n.spec.Op, n.id) {
+			n.savedAs = child.savedAs + "<" + n.spec.Op
+		}
+	}
 }

@@ -34,6 +34,11 @@ type nodeInfo struct {
 	checkpointed bool
 	// saver saves and restores the stream's batches in data checkpoints.
 	saver batchSaver
+	// savedAs names the stream's batches in data checkpoints: its name, or
+	// for a stream the job did not name (the inner streams of an operator
+	// such as reduceByKeyAndWindow) the path to it from the stream it
+	// feeds, which does not change when streams are added elsewhere.
+	savedAs string
 	// materialize builds the stream's dataset for t (lazily): the erased
 	// form of get, for workers resolving a stage key.
 	materialize func(t Time) error

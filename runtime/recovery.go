@@ -237,23 +237,23 @@ func (c *Context) restoreData(ld *loadedData, at Time) error {
 			byName[ld.manifest.Streams[i].Name] = &ld.manifest.Streams[i]
 		}
 	}
+	var added []string
 	for _, n := range c.nodes {
 		in := n.info()
 		if !in.checkpointed {
 			continue
 		}
-		s, ok := byName[in.name]
-		delete(byName, in.name)
+		s, ok := byName[in.savedAs]
+		delete(byName, in.savedAs)
 		if !ok {
-			if ld == nil {
-				continue // no data checkpoint yet: everything is recomputed from the first batch
+			if ld != nil { // without a data checkpoint everything is recomputed from the first batch
+				added = append(added, in.savedAs)
 			}
-			return fmt.Errorf("stream %q keeps state or feeds a window, and the checkpoint holds nothing for it: "+
-				"a stateful stream cannot be added to a job that resumes from a checkpoint", in.name)
+			continue
 		}
 		if want := in.saver.blockType(); s.Type != want {
 			return fmt.Errorf("stream %q: the checkpoint holds %s and the job now computes %s: its state cannot be restored",
-				in.name, s.Type, want)
+				in.savedAs, s.Type, want)
 		}
 		have := map[Time]bool{}
 		for _, b := range s.Batches {
@@ -262,7 +262,7 @@ func (c *Context) restoreData(ld *loadedData, at Time) error {
 			}
 			parts := len(b.Objects) / s.Buckets
 			if s.KeyParts > 0 && parts != s.KeyParts {
-				return fmt.Errorf("stream %q, batch %s: %d partitions saved, keyed by %d", in.name, b.Time, parts, s.KeyParts)
+				return fmt.Errorf("stream %q, batch %s: %d partitions saved, keyed by %d", in.savedAs, b.Time, parts, s.KeyParts)
 			}
 			blocks := make([][][]byte, parts)
 			for task := range blocks {
@@ -270,36 +270,53 @@ func (c *Context) restoreData(ld *loadedData, at Time) error {
 					blocks[task] = append(blocks[task], ld.objects[b.Objects[task*s.Buckets+bucket].Key])
 				}
 			}
-			in.saver.restore(b.Time, c.restoredStage(in, b.Time, blocks), s.KeyParts)
+			keyParts := s.KeyParts
+			if to, ok := rescaled(n, s); ok {
+				var err error
+				if blocks, err = n.(rekeyer).rekey(blocks, to); err != nil {
+					return fmt.Errorf("stream %q, batch %s: re-partitioning its state from %d to %d partitions: %w",
+						in.savedAs, b.Time, s.KeyParts, to, err)
+				}
+				keyParts = to
+			}
+			in.saver.restore(b.Time, c.restoredStage(in, b.Time, blocks), keyParts)
 			have[b.Time] = true
 		}
-		if err := c.checkRestoredPartitions(n, s); err != nil {
-			return err
+		if to, ok := rescaled(n, s); ok && len(have) > 0 {
+			c.log.Info("state re-partitioned by key", "stream", in.savedAs, "from", s.KeyParts, "to", to)
 		}
 		for bt := at; len(have) > 0 && bt > at.Add(-in.remember) && bt > c.zeroTime; bt = bt.Add(-c.cfg.BatchInterval) {
 			if in.validTime(bt) && !have[bt] {
 				return fmt.Errorf("stream %q needs its batch %s, which the checkpoint does not hold: "+
-					"a window that reads it grew since the checkpoint", in.name, bt)
+					"a window that reads it grew since the checkpoint", in.savedAs, bt)
 			}
 		}
 	}
+	var dropped []string
 	for name := range byName {
+		dropped = append(dropped, name)
+	}
+	slices.Sort(dropped)
+	if len(added) > 0 {
+		err := fmt.Errorf("stream %q keeps state or feeds a window, and the checkpoint holds nothing for it: "+
+			"a stateful stream cannot be added to a job that resumes from a checkpoint", added[0])
+		if len(dropped) > 0 {
+			err = fmt.Errorf("%w (it holds the state of %q, which the job no longer keeps: was an operator changed?)", err, dropped)
+		}
+		return err
+	}
+	for _, name := range dropped {
 		c.log.Warn("the checkpoint holds a stream the job no longer has; its state is dropped", "stream", name)
 	}
 	return nil
 }
 
-// checkRestoredPartitions refuses restored state whose partitioning differs
-// from what the stream now computes: keyed state is found by the partition
-// its key hashes to.
-func (c *Context) checkRestoredPartitions(n node, s *savedStream) error {
+// rescaled reports whether a stream's saved keyed state must be
+// re-partitioned, and into how many partitions.
+func rescaled(n node, s *savedStream) (int, bool) {
 	want, ok := n.(interface{ statePartitions() int })
-	if !ok || s.KeyParts == 0 {
-		return nil
+	if _, can := n.(rekeyer); !ok || !can || s.KeyParts == 0 || want.statePartitions() == s.KeyParts {
+		return 0, false
 	}
-	if p := want.statePartitions(); p != s.KeyParts {
-		return fmt.Errorf("stream %q has %d partitions and its checkpointed state has %d: state partitioned by key cannot be mapped "+
-			"to another partition count yet; keep partitions at %d", s.Name, p, s.KeyParts, s.KeyParts)
-	}
-	return nil
+	return want.statePartitions(), true
 }

@@ -440,10 +440,11 @@ func TestAZombieDriverCannotCommit(t *testing.T) {
 	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "after the takeover")
 }
 
-// A driver restarted with a changed manifest: one that changes a stateful
-// stream's partitioning is refused with an error naming the stream; one
-// that only adds a stateless stream and output resumes, and its outputs
-// are the failure-free run's.
+// A driver restarted with a changed manifest: one that changes what a
+// stateful stream keeps is refused with an error naming the stream; one
+// that doubles the parallelism (re-partitioning the state by key) and adds
+// a stateless stream and output resumes, and its outputs are the
+// failure-free run's.
 func TestARestartedDriverTakesCompatibleChangesOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("half a minute of running against MinIO; run without -short")
@@ -465,17 +466,22 @@ func TestARestartedDriverTakesCompatibleChangesOnly(t *testing.T) {
 	_ = first.driver.Process.Signal(syscall.SIGKILL)
 	<-first.exited
 
-	repartitioned := strings.Replace(manifest, "parallelism: 4", "parallelism: 8", 1)
-	refused := startJobCluster(t, driverBin, executorBin, minio, repartitioned)
+	retyped := strings.Replace(manifest, `updateStateByKey: {update: "(state == null ? 0 : state) + values.size()"}`,
+		`mapWithState: {update: "(state == null ? 0 : state) + 1"}`, 1)
+	refused := startJobCluster(t, driverBin, executorBin, minio, retyped)
 	if err := refused.waitForExit(t, 30*time.Second); err == nil || !strings.Contains(refused.log(), `"totals"`) {
-		t.Fatalf("a repartitioned resume exited with %v; its error should name the stream totals:\n%s", err, lastLines(refused.log(), 5))
+		t.Fatalf("a resume with another kind of state exited with %v; its error should name the stream totals:\n%s", err, lastLines(refused.log(), 5))
 	}
 	t.Logf("refused: %s", lastLines(refused.log(), 1))
 
-	extended := strings.Replace(manifest, "    outputs:\n", `      - name: long
+	// The added stream comes before the stateful ones, so every stream
+	// after it, named or not, is a different node of the graph.
+	extended := strings.Replace(strings.Replace(strings.Replace(manifest, "parallelism: 4", "parallelism: 8", 1),
+		"      - name: totals\n", `      - name: long
         from: words
         filter: "size(record) > 6"
-    outputs:
+      - name: totals
+`, 1), "    outputs:\n", `    outputs:
       - from: long
         print: {records: 1}
 `, 1)
