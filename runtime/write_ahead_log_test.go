@@ -126,3 +126,26 @@ func TestAWriteAheadLogKeepsReceivedDataAcrossARecovery(t *testing.T) {
 		t.Fatalf("the log holds %d blocks, want 3 (d, e, f): %v", len(keys), keys)
 	}
 }
+
+// A logged source's plans and positions come back from checkpoints: any
+// bytes give an input over keys in the stream's log, or an error.
+func FuzzLoggedPlan(f *testing.F) {
+	f.Add([]byte(`["wal/s/0000000000001000-0000000001-abc"]`), []byte(`{"assigned":{"wal/s/x":1000}}`))
+	f.Add([]byte(`["../escape"]`), []byte(`{"assigned":null}`))
+	f.Add([]byte(`{`), []byte(`[]`))
+	store, _ := checkpoint.NewDir(f.TempDir())
+	f.Fuzz(func(t *testing.T, plan, position []byte) {
+		rs := newReceiverSource[string](nil, 1, quietLogger())
+		wal := &writeAheadLog{stream: "s", epoch: 2, store: store, log: quietLogger()}
+		rs.wal = wal
+		src := &loggedReceiver[string]{Source: rs, wal: wal, recover: rs.takeRecovered}
+		if in, err := src.DecodeInput(plan); err == nil {
+			for _, k := range in.(walKeyed).walKeys() {
+				if !strings.HasPrefix(k, "wal/s/") {
+					t.Fatalf("plan %q decoded to key %q outside the log", plan, k)
+				}
+			}
+		}
+		_ = src.Restore(position)
+	})
+}
