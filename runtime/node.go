@@ -178,19 +178,19 @@ func get[T any](n streamNode[T], t Time) (*dataset[T], error) {
 	if !in.validTime(t) {
 		return nil, nil
 	}
+	if in.checkpointed {
+		if eb, ok := in.ctx.earlierBatch(in.id, t); ok {
+			// A worker: read the batch the driver pointed to rather than
+			// rebuilding its lineage, which may start at a checkpoint only
+			// the driver restored. The view is not remembered: a task may
+			// still be sent to compute a lost partition of that batch.
+			ds := blockDataset[T](in, t, &stage{key: eb.stage, stream: in, time: t, tasks: eb.parts, buckets: 1, state: 2}, eb.parts)
+			ds.keyParts = eb.parts
+			return ds, nil
+		}
+	}
 	e := n.generated().entry(t)
 	e.once.Do(func() {
-		if in.checkpointed {
-			if eb, ok := in.ctx.earlierBatch(in.id, t); ok {
-				// A worker: read the batch the driver pointed to rather
-				// than rebuilding its lineage, which may start at a
-				// checkpoint only the driver restored.
-				ds := blockDataset[T](in, t, &stage{key: eb.stage, stream: in, time: t, tasks: eb.parts, buckets: 1, state: 2}, eb.parts)
-				ds.keyParts = eb.parts
-				e.ds = ds
-				return
-			}
-		}
 		ds, err := n.compute(t)
 		if err != nil {
 			if _, ok := err.(*BatchError); !ok {

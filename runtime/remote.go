@@ -347,6 +347,10 @@ type worker struct {
 	// received counts the partitions of the input batches that receivers
 	// on this executor, or their replicas, stored here.
 	received map[nodeTime]int
+	// computing counts the running tasks by the batch they compute: a
+	// batch being computed here is not read from where the driver said it
+	// was (a lost partition of it is being recomputed).
+	computing map[nodeTime]int
 }
 
 type nodeTime struct {
@@ -382,6 +386,7 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		w.inputs = map[int]map[Time]int{}
 		w.earlier = map[nodeTime]earlierBatch{}
 		w.running = map[Time]int{}
+		w.computing = map[nodeTime]int{}
 	})
 	if w.err != nil {
 		return w.err
@@ -397,6 +402,8 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		w.inputs[in.Node][in.Time] = in.Partitions
 	}
 	w.running[spec.Committed]++
+	own := nodeTime{spec.Stage.Node, spec.Stage.Time}
+	w.computing[own]++
 	horizon := spec.Committed
 	for t := range w.running {
 		horizon = min(horizon, t)
@@ -410,6 +417,9 @@ func (c *Context) RunTask(ctx context.Context, spec TaskSpec) error {
 		w.mu.Lock()
 		if w.running[spec.Committed]--; w.running[spec.Committed] == 0 {
 			delete(w.running, spec.Committed)
+		}
+		if w.computing[own]--; w.computing[own] == 0 {
+			delete(w.computing, own)
 		}
 		w.mu.Unlock()
 	}()
@@ -496,7 +506,11 @@ func (c *Context) earlierBatch(node int, t Time) (earlierBatch, bool) {
 	w := &c.work
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e, ok := w.earlier[nodeTime{node, t}]
+	k := nodeTime{node, t}
+	if w.computing[k] > 0 {
+		return earlierBatch{}, false
+	}
+	e, ok := w.earlier[k]
 	return e, ok
 }
 
