@@ -4,7 +4,7 @@ PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio
+.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio envtest
 
 all: build
 
@@ -20,6 +20,11 @@ test: minio
 ## minio: build MinIO once (cached in ~/.cache/tributary) and link bin/minio.
 minio:
 	hack/minio.sh install
+
+## envtest: build kube-apiserver and etcd once (cached in ~/.cache/tributary)
+## and link bin/k8s, for tests run with KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s.
+envtest:
+	hack/setup-envtest.sh install
 
 ## bench: the engine benchmarks recorded in docs/benchmarks.md.
 bench: minio
