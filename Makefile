@@ -13,9 +13,9 @@ build:
 	$(GO) build $(PKGS)
 
 ## test: the README's test command; unit tests with the race detector, against
-## real servers the hack/ scripts build (MinIO).
-test: minio
-	$(GO) test -race -count=1 $(PKGS)
+## real servers the hack/ scripts build (MinIO, kube-apiserver and etcd).
+test: minio envtest
+	KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -race -count=1 $(PKGS)
 
 ## minio: build MinIO once (cached in ~/.cache/tributary) and link bin/minio.
 minio:

@@ -1,0 +1,63 @@
+package controllers
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tributary-dev/tributary/api/v1alpha1"
+)
+
+// The package's tests run against a real kube-apiserver and etcd (envtest)
+// with the CRD that make manifests generates: hack/setup-envtest.sh builds
+// them into bin/k8s, which KUBEBUILDER_ASSETS names (make test sets it).
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		assets, _ := filepath.Abs(filepath.Join("..", "bin", "k8s"))
+		if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+			fmt.Fprintln(os.Stderr, "no kube-apiserver for envtest: run make envtest (hack/setup-envtest.sh), or set KUBEBUILDER_ASSETS")
+			return 1
+		}
+		os.Setenv("KUBEBUILDER_ASSETS", assets)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		return 1
+	}
+	return m.Run()
+}
