@@ -72,7 +72,8 @@ type CheckpointStatus struct {
 	// Skipped lists the newer checkpoints that recovery could not read,
 	// each with why: recovery fell back past them.
 	Skipped []string `json:"skipped,omitempty"`
-	// StoreError is the last failed write, while the store is failing.
+	// StoreError is the last failed operation, while an object store the
+	// job uses (for checkpoints, S3 outputs, an S3 source) is unavailable.
 	StoreError string `json:"storeError,omitempty"`
 	// Fenced is set when a newer driver took over.
 	Fenced bool `json:"fenced,omitempty"`
@@ -537,7 +538,12 @@ func (k *checkpointer) put(ctx context.Context, key string, data []byte) error {
 // retry runs op as retryStore does, and shows a failure in the status
 // until an attempt succeeds.
 func (k *checkpointer) retry(ctx context.Context, what string, op func() error) error {
-	return retryStore(ctx, k.log, what, op, func(err error) {
+	return retryStore(ctx, k.log, what, op, k.reportStore(what))
+}
+
+// reportStore shows an object store's outage in the status, and its end.
+func (k *checkpointer) reportStore(what string) func(error) {
+	return func(err error) {
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		if err == nil {
@@ -545,7 +551,16 @@ func (k *checkpointer) retry(ctx context.Context, what string, op func() error) 
 		} else {
 			k.status.StoreError = fmt.Sprintf("%s: %v", what, err)
 		}
-	})
+	}
+}
+
+// storeReport is how an output or a source shows its store's outage: in
+// the checkpoint status, when the job checkpoints.
+func (c *Context) storeReport(what string) func(error) {
+	if c.ckpt == nil {
+		return nil
+	}
+	return c.ckpt.reportStore(what)
 }
 
 // pinnedBatch is one batch of a checkpointed stream, ready to encode.

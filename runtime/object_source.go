@@ -30,7 +30,7 @@ func TextObjectStream(c *Context, open Fn[func() (checkpoint.Store, error)], opt
 			if err != nil {
 				return nil, err
 			}
-			return newInputStream[string](&fileSource{loc: &objectPrefix{connect: fn.f, log: b.ctx.log}, opts: o}), nil
+			return newInputStream[string](&fileSource{loc: &objectPrefix{connect: fn.f, log: b.ctx.log, report: b.ctx.storeReport}, opts: o}), nil
 		})
 }
 
@@ -40,6 +40,7 @@ func TextObjectStream(c *Context, open Fn[func() (checkpoint.Store, error)], opt
 type objectPrefix struct {
 	connect func() (checkpoint.Store, error)
 	log     *slog.Logger
+	report  func(what string) func(error) // shows an outage in the status
 	store   checkpoint.Store
 }
 
@@ -56,10 +57,11 @@ func (o *objectPrefix) open(ctx context.Context) error {
 // list waits out an unavailable store: a failed plan would stop the job.
 func (o *objectPrefix) list(ctx context.Context) (map[string]time.Time, error) {
 	var objects []checkpoint.ObjectInfo
-	err := retryStore(ctx, o.log, "listing "+o.store.String(), func() (err error) {
+	what := "listing " + o.store.String()
+	err := retryStore(ctx, o.log, what, func() (err error) {
 		objects, err = o.store.ListInfo(ctx, "")
 		return err
-	}, nil)
+	}, o.report(what))
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +103,11 @@ func (in objectInput) fileNames() []string { return in.keys }
 
 func (in objectInput) Read(ctx context.Context, p int, yield func(string) bool) error {
 	var r io.ReadCloser
-	err := retryStore(ctx, in.prefix.log, "reading "+in.keys[p], func() (err error) {
+	what := "reading " + in.keys[p]
+	err := retryStore(ctx, in.prefix.log, what, func() (err error) {
 		r, err = in.prefix.store.Open(ctx, in.keys[p])
 		return err
-	}, nil)
+	}, in.prefix.report(what))
 	if err != nil {
 		return err
 	}

@@ -120,5 +120,5 @@ func (o *objectsOutput[T]) prepare(ctx context.Context, t Time) (func(context.Co
 
 // retry waits out an unavailable store: the batch stalls and resumes.
 func (o *objectsOutput[T]) retry(ctx context.Context, what string, op func() error) error {
-	return retryStore(ctx, o.ctx.log.With("stream", o.name), what, op, nil)
+	return retryStore(ctx, o.ctx.log.With("stream", o.name), what, op, o.ctx.storeReport(what))
 }

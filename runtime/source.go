@@ -155,7 +155,8 @@ func (s *inputStream[T]) open(ctx context.Context) error {
 			if _, local := s.ctx.ckpt.store.(*checkpoint.Dir); local && s.ctx.cfg.Receivers != nil {
 				return fmt.Errorf("stream %q: executors write the write-ahead log, which needs an s3:// checkpoint location", s.name)
 			}
-			wal = &writeAheadLog{stream: s.name, epoch: s.ctx.ckpt.epoch, store: s.ctx.ckpt.store, log: s.ctx.log}
+			wal = &writeAheadLog{stream: s.name, epoch: s.ctx.ckpt.epoch, store: s.ctx.ckpt.store, log: s.ctx.log,
+				report: s.ctx.ckpt.reportStore("the write-ahead log of " + s.name)}
 		}
 		var src Source[T] = rs
 		recover := rs.takeRecovered

@@ -36,6 +36,8 @@ type writeAheadLog struct {
 	epoch  int64
 	store  checkpoint.Store
 	log    *slog.Logger
+	// report shows the store's outage in the status (nil on an executor).
+	report func(error)
 }
 
 func (w *writeAheadLog) prefix() string { return walDir + w.stream + "/" }
@@ -43,7 +45,7 @@ func (w *writeAheadLog) prefix() string { return walDir + w.stream + "/" }
 // write logs a block under a new key: <time written>-<epoch>-<random>.
 func (w *writeAheadLog) write(ctx context.Context, data []byte) (string, error) {
 	key := fmt.Sprintf("%s%016d-%010d-%s", w.prefix(), time.Now().UnixMilli(), w.epoch, nonce())
-	err := retryStore(ctx, w.log, "writing the write-ahead log", func() error { return w.store.Put(ctx, key, data) }, nil)
+	err := retryStore(ctx, w.log, "writing the write-ahead log", func() error { return w.store.Put(ctx, key, data) }, w.report)
 	if err != nil {
 		return "", fmt.Errorf("stream %q: logging a received block: %w", w.stream, err)
 	}
@@ -64,7 +66,7 @@ func (w *writeAheadLog) read(ctx context.Context, key string) (data []byte, err 
 	err = retryStore(ctx, w.log, "reading the write-ahead log", func() error {
 		data, err = w.store.Get(ctx, key)
 		return err
-	}, nil)
+	}, w.report)
 	if err != nil {
 		return nil, fmt.Errorf("stream %q: reading logged block %s: %w", w.stream, key, err)
 	}
@@ -75,7 +77,7 @@ func (w *writeAheadLog) list(ctx context.Context) (keys []string, err error) {
 	err = retryStore(ctx, w.log, "listing the write-ahead log", func() error {
 		keys, err = w.store.List(ctx, w.prefix())
 		return err
-	}, nil)
+	}, w.report)
 	return keys, err
 }
 

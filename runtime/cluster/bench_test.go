@@ -145,7 +145,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 				s := c.waitBatches(b, 6)
 				dist := steadyProcessing(s.Batches)
 				_ = c.driver.Process.Signal(syscall.SIGTERM)
-				_ = c.driver.Wait()
+				_ = waitProcess(c.driver)
 				// Both use this machine's 2 cores: per-core ratios equal the
 				// ratio of records per second.
 				b.ReportMetric(rate/local.Seconds()/2, "local-records/s/core")
@@ -180,7 +180,7 @@ func BenchmarkRecoveryTime(b *testing.B) {
 			}
 		}
 		_ = c.driver.Process.Signal(syscall.SIGTERM)
-		_ = c.driver.Wait()
+		_ = waitProcess(c.driver)
 		b.ReportMetric(recovered.Sub(killed).Seconds(), "recovery-s")
 		b.ReportMetric(normal.Seconds()*1000, "normal-delay-ms")
 	}
@@ -247,7 +247,7 @@ spec:
 			return s.Checkpoints != nil && strings.HasSuffix(s.Checkpoints.Metadata, ".json") && !strings.HasSuffix(s.Checkpoints.Metadata, ".none.json")
 		})
 		_ = driver.Process.Signal(syscall.SIGKILL)
-		_ = driver.Wait()
+		_ = waitProcess(driver)
 
 		started := time.Now()
 		driver, log := startWithLog(b, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)

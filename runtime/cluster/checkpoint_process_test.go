@@ -183,7 +183,7 @@ func TestKilledDriversResumeFromTheirCheckpoints(t *testing.T) {
 	for {
 		driver = start(t, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
 		exited := make(chan error, 1)
-		go func() { exited <- driver.Wait() }()
+		go func() { exited <- waitProcess(driver) }()
 		// Let the new driver commit at least one batch, so the run moves
 		// on, then kill it at a random moment.
 		progressed := false
@@ -280,7 +280,7 @@ func TestAJobStallsWhileItsStoreIsDownAndThenResumes(t *testing.T) {
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
 	driver := start(t, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
 	exited := make(chan error, 1)
-	go func() { exited <- driver.Wait() }()
+	go func() { exited <- waitProcess(driver) }()
 	for _, id := range []string{"exec-0", "exec-1"} {
 		start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2")
 	}
@@ -347,7 +347,7 @@ func startJobCluster(t *testing.T, driverBin, executorBin string, minio *miniote
 	p := &clusterProcs{httpAddr: freeAddr(t), exited: make(chan error, 1), done: make(chan struct{})}
 	p.driver, p.log = startWithLog(t, driverBin, env, "--listen", grpcAddr, "--http", p.httpAddr)
 	go func() {
-		err := p.driver.Wait()
+		err := waitProcess(p.driver)
 		close(p.done)
 		p.exited <- err
 	}()

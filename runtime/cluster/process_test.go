@@ -94,7 +94,7 @@ func startWithLog(t testing.TB, bin string, env []string, args ...string) (*exec
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = waitProcess(cmd) })
 	return cmd, read
 }
 
@@ -172,12 +172,12 @@ func TestDriverAndExecutorProcesses(t *testing.T) {
 	if err := driver.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := driver.Wait(); err != nil {
+	if err := waitProcess(driver); err != nil {
 		t.Fatalf("driver exited with %v", err)
 	}
 	for _, i := range []int{0, 2} {
 		done := make(chan error, 1)
-		go func() { done <- executors[i].Wait() }()
+		go func() { done <- waitProcess(executors[i]) }()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -217,4 +217,30 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waiters holds, for each started process, the one Wait its callers share:
+// exec.Cmd.Wait may be called only once, and a test and its cleanup both
+// wait.
+var waiters sync.Map // *exec.Cmd -> *processWaiter
+
+type processWaiter struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+// waitProcess waits for a started process to exit and returns how it did;
+// any number of callers may wait.
+func waitProcess(cmd *exec.Cmd) error {
+	v, _ := waiters.LoadOrStore(cmd, &processWaiter{done: make(chan struct{})})
+	w := v.(*processWaiter)
+	w.once.Do(func() {
+		go func() {
+			w.err = cmd.Wait()
+			close(w.done)
+		}()
+	})
+	<-w.done
+	return w.err
 }

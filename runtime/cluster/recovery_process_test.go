@@ -284,7 +284,7 @@ func receiverOf(t *testing.T, httpAddr string, gone ...string) ReceiverStatus {
 func waitForDriver(t *testing.T, driver *exec.Cmd) {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- driver.Wait() }()
+	go func() { done <- waitProcess(driver) }()
 	select {
 	case err := <-done:
 		if err != nil {
