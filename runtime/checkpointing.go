@@ -770,12 +770,8 @@ func (k *checkpointer) prune(ctx context.Context) error {
 		ts, _, _ := strings.Cut(kept[len(kept)-1], "-")
 		if oldest, err := strconv.ParseInt(ts, 10, 64); err == nil {
 			for _, in := range k.c.inputs {
-				if p, ok := in.(interface {
-					pruneLog(context.Context, Time) error
-				}); ok {
-					if err := p.pruneLog(ctx, Time(oldest)); err != nil {
-						return err
-					}
+				if err := in.pruneLog(ctx, Time(oldest)); err != nil {
+					return err
 				}
 			}
 		}

@@ -283,17 +283,27 @@ func runCheckpointed(t *testing.T, clock *ManualClock, store checkpoint.Store, n
 		}
 	}
 	for range n {
-		clock.Advance(testInterval)
-		want := TimeOf(clock.Now())
-		for deadline := time.Now().Add(10 * time.Second); c.Metrics().LastCompleted < want; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) || isDone(c) {
-				t.Fatalf("committed through %s, want %s (%v)", c.Metrics().LastCompleted, want, c.AwaitTermination())
-			}
-		}
-		c.ckpt.pending.Wait()
+		commitNext(t, c, clock)
 	}
 	_ = c.Stop(false)
 	return c
+}
+
+// commitNext advances the clock one batch, waits until that batch commits,
+// and then for the checkpoints it started: which checkpoint refers to which
+// batch is then certain.
+func commitNext(t *testing.T, c *Context, clock *ManualClock) {
+	t.Helper()
+	clock.Advance(testInterval)
+	want := TimeOf(clock.Now())
+	for deadline := time.Now().Add(10 * time.Second); c.Metrics().LastCompleted < want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) || isDone(c) {
+			t.Fatalf("committed through %s, want %s (%v)", c.Metrics().LastCompleted, want, c.AwaitTermination())
+		}
+	}
+	if c.ckpt != nil {
+		c.ckpt.pending.Wait()
+	}
 }
 
 func newestKey(t *testing.T, store checkpoint.Store, prefix string) string {

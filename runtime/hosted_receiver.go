@@ -123,17 +123,8 @@ func (in receivedInput[T]) walKeys() []string {
 }
 
 func (in receivedInput[T]) Read(ctx context.Context, p int, yield func(T) bool) error {
-	if p >= in.cut.Partitions {
-		records, err := DecodeRecords[T](in.recovered[p-in.cut.Partitions])
-		if err != nil {
-			return fmt.Errorf("logged block %s: %w", in.recoveredKeys[p-in.cut.Partitions], err)
-		}
-		for _, r := range records {
-			if !yield(r) {
-				return nil
-			}
-		}
-		return nil
+	if i := p - in.cut.Partitions; i >= 0 {
+		return yieldBlock(in.recovered[i], "logged block "+in.recoveredKeys[i], yield)
 	}
 	id := BlockID{Stage: StageKey{Node: in.node, Time: in.time}, Task: p}
 	var errs []error
@@ -146,18 +137,24 @@ func (in receivedInput[T]) Read(ctx context.Context, p int, yield func(T) bool) 
 			errs = append(errs, err)
 			continue
 		}
-		records, err := DecodeRecords[T](data)
-		if err != nil {
-			return fmt.Errorf("received block %s from %s: %w", id, addr, err)
-		}
-		for _, r := range records {
-			if !yield(r) {
-				return nil
-			}
-		}
-		return nil
+		return yieldBlock(data, fmt.Sprintf("received block %s from %s", id, addr), yield)
 	}
 	return fmt.Errorf("received block %s: %w", id, errors.Join(errs...))
+}
+
+// yieldBlock decodes an encoded block, which name names in errors, and
+// yields its records.
+func yieldBlock[T any](data []byte, name string, yield func(T) bool) error {
+	records, err := DecodeRecords[T](data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, r := range records {
+		if !yield(r) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // placeReceivedInput records a received batch's blocks where the cut put

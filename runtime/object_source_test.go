@@ -48,26 +48,16 @@ func TestObjectPrefixAssignmentsSurviveARecovery(t *testing.T) {
 		}
 		return c
 	}
-	commit := func(c *Context) {
-		t.Helper()
-		clock.Advance(testInterval)
-		want := TimeOf(clock.Now())
-		for deadline := time.Now().Add(10 * time.Second); c.Metrics().LastCompleted < want; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) || isDone(c) {
-				t.Fatalf("batch %s did not commit: %v", want, c.AwaitTermination())
-			}
-		}
-	}
 
 	first := build()
 	put("a.txt", "apple banana")
 	put("_incoming/b.txt", "in progress")
 	put(".c.txt", "hidden")
 	put("d.csv", "not matched")
-	commit(first) // 1000: a.txt
+	commitNext(t, first, clock) // 1000: a.txt
 	put("e.txt", "banana cherry")
 	put("nested/f.txt", "cherry")
-	commit(first) // 2000: e.txt, nested/f.txt
+	commitNext(t, first, clock) // 2000: e.txt, nested/f.txt
 	_ = first.Stop(false)
 
 	put("g.txt", "date")
@@ -75,7 +65,7 @@ func TestObjectPrefixAssignmentsSurviveARecovery(t *testing.T) {
 	if s, _ := second.Checkpoints(); s.RecoveredFrom == "" {
 		t.Fatalf("the second driver did not recover: %+v", s)
 	}
-	commit(second) // 3000: g.txt
+	commitNext(t, second, clock) // 3000: g.txt
 	_ = second.Stop(false)
 
 	want := map[string][]string{

@@ -107,14 +107,7 @@ func fallBackAndRecompute(t *testing.T, cluster bool) {
 		t.Fatal(err)
 	}
 	for range 8 { // data checkpoints at 3s and 6s
-		clock.Advance(testInterval)
-		want := TimeOf(clock.Now())
-		for deadline := time.Now().Add(10 * time.Second); first.Metrics().LastCompleted < want; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) || isDone(first) {
-				t.Fatalf("batch %s did not commit: %v", want, first.AwaitTermination())
-			}
-		}
-		first.ckpt.pending.Wait()
+		commitNext(t, first, clock)
 	}
 	_ = first.Stop(false)
 	// Lose the metadata checkpoints after 4s: the next driver resumes from

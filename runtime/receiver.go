@@ -229,7 +229,7 @@ func (s *receiverSource[T]) Plan(ctx context.Context, _ Time) (Input[T], error) 
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		in := loggedBlocks[T]{blocks: s.blocks, keys: s.blockKeys}
+		in := loggedBlocks[T]{memoryInput: s.blocks, keys: s.blockKeys}
 		s.blocks, s.blockKeys = nil, nil
 		if s.finished && len(s.buffer) == 0 {
 			s.exhausted = true

@@ -256,6 +256,7 @@ func (c *Context) restoreData(ld *loadedData, at Time) error {
 				in.savedAs, s.Type, want)
 		}
 		have := map[Time]bool{}
+		to, rescale := rescaled(n, s)
 		for _, b := range s.Batches {
 			if len(b.Objects) == 0 {
 				continue
@@ -271,7 +272,7 @@ func (c *Context) restoreData(ld *loadedData, at Time) error {
 				}
 			}
 			keyParts := s.KeyParts
-			if to, ok := rescaled(n, s); ok {
+			if rescale {
 				var err error
 				if blocks, err = n.(rekeyer).rekey(blocks, to); err != nil {
 					return fmt.Errorf("stream %q, batch %s: re-partitioning its state from %d to %d partitions: %w",
@@ -282,7 +283,7 @@ func (c *Context) restoreData(ld *loadedData, at Time) error {
 			in.saver.restore(b.Time, c.restoredStage(in, b.Time, blocks), keyParts)
 			have[b.Time] = true
 		}
-		if to, ok := rescaled(n, s); ok && len(have) > 0 {
+		if rescale && len(have) > 0 {
 			c.log.Info("state re-partitioned by key", "stream", in.savedAs, "from", s.KeyParts, "to", to)
 		}
 		for bt := at; len(have) > 0 && bt > at.Add(-in.remember) && bt > c.zeroTime; bt = bt.Add(-c.cfg.BatchInterval) {

@@ -17,6 +17,9 @@ type inputNode interface {
 	plan(ctx context.Context, t Time) error
 	// exhausted reports that a bounded source has planned its last batch.
 	exhausted() bool
+	// pruneLog deletes what a write-ahead log holds of the batches
+	// through t, which no recovery recomputes any more.
+	pruneLog(ctx context.Context, t Time) error
 	// materialize makes the input of t available in memory and returns how
 	// many records it has.
 	materialize(ctx context.Context, t Time) (int64, error)

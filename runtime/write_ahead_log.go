@@ -87,21 +87,11 @@ type walKeyed interface{ walKeys() []string }
 // loggedBlocks is a batch's received blocks, held in memory, with the log
 // keys they were written under.
 type loggedBlocks[T any] struct {
-	blocks [][]T
-	keys   []string
+	memoryInput[T]
+	keys []string
 }
 
-func (in loggedBlocks[T]) Partitions() int     { return len(in.blocks) }
-func (in loggedBlocks[T]) Partition(p int) []T { return in.blocks[p] }
-func (in loggedBlocks[T]) walKeys() []string   { return in.keys }
-func (in loggedBlocks[T]) Read(_ context.Context, p int, yield func(T) bool) error {
-	for _, r := range in.blocks[p] {
-		if !yield(r) {
-			return nil
-		}
-	}
-	return nil
-}
+func (in loggedBlocks[T]) walKeys() []string { return in.keys }
 
 // walInput is a batch read back from the log: what a recovered driver
 // recomputes.
@@ -117,16 +107,7 @@ func (in walInput[T]) Read(ctx context.Context, p int, yield func(T) bool) error
 	if err != nil {
 		return err
 	}
-	records, err := DecodeRecords[T](data)
-	if err != nil {
-		return fmt.Errorf("stream %q: logged block %s: %w", in.wal.stream, in.keys[p], err)
-	}
-	for _, r := range records {
-		if !yield(r) {
-			return nil
-		}
-	}
-	return nil
+	return yieldBlock(data, fmt.Sprintf("stream %q: logged block %s", in.wal.stream, in.keys[p]), yield)
 }
 
 // loggedReceiver is a receiver's source, in the driver, with a write-ahead

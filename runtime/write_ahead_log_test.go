@@ -77,25 +77,14 @@ func TestAWriteAheadLogKeepsReceivedDataAcrossARecovery(t *testing.T) {
 			t.Fatalf("StoreBlock: %v", err)
 		}
 	}
-	commit := func(c *Context) {
-		t.Helper()
-		clock.Advance(testInterval)
-		want := TimeOf(clock.Now())
-		for deadline := time.Now().Add(10 * time.Second); c.Metrics().LastCompleted < want; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) || isDone(c) {
-				t.Fatalf("batch %s did not commit: %v", want, c.AwaitTermination())
-			}
-		}
-		c.ckpt.pending.Wait()
-	}
 
 	first := start()
 	send("a b")
-	commit(first) // 1000
+	commitNext(t, first, clock) // 1000
 	send("c")
-	commit(first) // 2000, and a data checkpoint
+	commitNext(t, first, clock) // 2000, and a data checkpoint
 	send("d")
-	commit(first) // 3000
+	commitNext(t, first, clock) // 3000
 	send("e")
 	feed.records <- "f"
 	<-feed.stored
@@ -106,7 +95,7 @@ func TestAWriteAheadLogKeepsReceivedDataAcrossARecovery(t *testing.T) {
 	if st, _ := second.Checkpoints(); !strings.Contains(st.RecoveredFrom, "0000000000003000") {
 		t.Fatalf("recovered from %q, want the metadata of batch 3s", st.RecoveredFrom)
 	}
-	commit(second) // 4000: recomputes 3000 from the log, then e and f
+	commitNext(t, second, clock) // 4000: recomputes 3000 from the log, then e and f
 	_ = second.Stop(false)
 
 	want := map[string][]string{

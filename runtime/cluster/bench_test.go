@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -243,9 +242,7 @@ spec:
 		for _, id := range []string{"exec-0", "exec-1"} {
 			executors = append(executors, start(b, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2"))
 		}
-		waitStatus(b, httpAddr, 3*time.Minute, func(s Status) bool {
-			return s.Checkpoints != nil && strings.HasSuffix(s.Checkpoints.Metadata, ".json") && !strings.HasSuffix(s.Checkpoints.Metadata, ".none.json")
-		})
+		waitStatus(b, httpAddr, 3*time.Minute, refersToData)
 		_ = driver.Process.Signal(syscall.SIGKILL)
 		_ = waitProcess(driver)
 

@@ -162,15 +162,9 @@ func TestKilledDriversResumeFromTheirCheckpoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute of driver kills; run without -short")
 	}
-	driverBin, executorBin := buildBinaries(t)
-	minio := miniotest.Start(t)
-	minio.MakeBucket(t, "jobs")
-	localOut := t.TempDir()
-	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), 24000))
-
-	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", 24000)
-	env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
-		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+	job := newStatefulSetup(t, 24000)
+	driverBin, executorBin, minio, localOut := job.driverBin, job.executorBin, job.minio, job.localOut
+	env := jobEnv(job.manifest)
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
 	for _, id := range []string{"exec-0", "exec-1"} {
 		start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2")
@@ -260,6 +254,38 @@ func sameAsFailureFree(t *testing.T, store checkpoint.Store, localOut, what stri
 	}
 }
 
+// statefulSetup is what the tests of statefulJob on processes share: the
+// binaries, a MinIO with the bucket "jobs", the failure-free run's outputs
+// in localOut, and the manifest that runs against MinIO.
+type statefulSetup struct {
+	driverBin, executorBin string
+	minio                  *miniotest.Server
+	localOut, manifest     string
+}
+
+func newStatefulSetup(t *testing.T, records int) statefulSetup {
+	t.Helper()
+	s := statefulSetup{minio: miniotest.Start(t), localOut: t.TempDir()}
+	s.driverBin, s.executorBin = buildBinaries(t)
+	s.minio.MakeBucket(t, "jobs")
+	failureFreeRun(t, statefulJob("", s.localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
+	s.manifest = statefulJob(s.minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
+	return s
+}
+
+// jobEnv is the environment of a job's driver and executors: the manifest,
+// the RPC secret, quick heartbeats and MinIO's credentials.
+func jobEnv(manifest string) []string {
+	return []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
+		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+}
+
+// refersToData reports whether the newest metadata checkpoint refers to a
+// data checkpoint: a driver killed now resumes from saved state.
+func refersToData(s Status) bool {
+	return s.Checkpoints != nil && strings.HasSuffix(s.Checkpoints.Metadata, ".json") && !strings.HasSuffix(s.Checkpoints.Metadata, ".none.json")
+}
+
 // MinIO is stopped mid-run and restarted: the job stalls, saying so in its
 // status, then resumes, and its committed outputs are the failure-free
 // run's.
@@ -267,66 +293,29 @@ func TestAJobStallsWhileItsStoreIsDownAndThenResumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("half a minute of running against MinIO; run without -short")
 	}
-	driverBin, executorBin := buildBinaries(t)
-	minio := miniotest.Start(t)
-	minio.MakeBucket(t, "jobs")
-	localOut := t.TempDir()
-	const records = 8000 // 20 s at 400 a second
-	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
+	job := newStatefulSetup(t, 8000) // 20 s at 400 a second
+	p := startJobCluster(t, job.driverBin, job.executorBin, job.manifest)
+	p.waitForStatus(t, "batches commit", func(s Status) bool { return s.CompletedBatches >= 4 })
 
-	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
-	env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
-		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
-	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
-	driver := start(t, driverBin, env, "--listen", grpcAddr, "--http", httpAddr)
-	exited := make(chan error, 1)
-	go func() { exited <- waitProcess(driver) }()
-	for _, id := range []string{"exec-0", "exec-1"} {
-		start(t, executorBin, append(env, "TRIBUTARY_DRIVER="+grpcAddr), "--id", id, "--listen", "127.0.0.1:0", "--cores", "2")
-	}
-	// waitFor polls the driver's status until ok says so.
-	waitFor := func(what string, ok func(Status) bool) Status {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			select {
-			case err := <-exited:
-				t.Fatalf("the driver exited while waiting until %s: %v", what, err)
-			default:
-			}
-			if s, err := getStatus(httpAddr); err == nil && ok(s) {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waited 30s until %s", what)
-			}
-		}
-	}
-	waitFor("batches commit", func(s Status) bool { return s.CompletedBatches >= 4 })
-
-	minio.Stop()
-	down := waitFor("the status shows the store's outage", func(s Status) bool {
+	job.minio.Stop()
+	down := p.waitForStatus(t, "the status shows the store's outage", func(s Status) bool {
 		return s.Checkpoints != nil && s.Checkpoints.StoreError != ""
 	})
 	t.Logf("while MinIO is down: %s", down.Checkpoints.StoreError)
 	stalled := down.LastCompletedBatch
 	time.Sleep(3 * time.Second)
-	if s, _ := getStatus(httpAddr); s.LastCompletedBatch > stalled+1000 {
+	if s, _ := getStatus(p.httpAddr); s.LastCompletedBatch > stalled+1000 {
 		t.Fatalf("batches through %s committed while the store was down (stalled at %s)", s.LastCompletedBatch, stalled)
 	}
 
-	minio.Restart()
-	waitFor("the job resumes", func(s Status) bool {
+	job.minio.Restart()
+	p.waitForStatus(t, "the job resumes", func(s Status) bool {
 		return s.LastCompletedBatch > stalled+1000 && s.Checkpoints.StoreError == ""
 	})
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("the driver failed: %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("the job did not finish")
+	if err := p.waitForExit(t, 90*time.Second); err != nil {
+		t.Fatalf("the driver failed: %v", err)
 	}
-	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "around the outage")
+	sameAsFailureFree(t, bucket(t, job.minio, "jobs"), job.localOut, "around the outage")
 }
 
 // clusterProcs is a driver process and the two executors that serve it.
@@ -339,10 +328,9 @@ type clusterProcs struct {
 }
 
 // startJobCluster starts a driver for manifest, and two executors for it.
-func startJobCluster(t *testing.T, driverBin, executorBin string, minio *miniotest.Server, manifest string) *clusterProcs {
+func startJobCluster(t *testing.T, driverBin, executorBin, manifest string) *clusterProcs {
 	t.Helper()
-	env := []string{"TRIBUTARY_SECRET=" + testSecret, "TRIBUTARY_JOB=" + manifest, "TRIBUTARY_HEARTBEAT_INTERVAL=100ms",
-		"AWS_ACCESS_KEY_ID=" + miniotest.User, "AWS_SECRET_ACCESS_KEY=" + miniotest.Password}
+	env := jobEnv(manifest)
 	grpcAddr := freeAddr(t)
 	p := &clusterProcs{httpAddr: freeAddr(t), exited: make(chan error, 1), done: make(chan struct{})}
 	p.driver, p.log = startWithLog(t, driverBin, env, "--listen", grpcAddr, "--http", p.httpAddr)
@@ -396,15 +384,8 @@ func TestAZombieDriverCannotCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("half a minute of running against MinIO; run without -short")
 	}
-	driverBin, executorBin := buildBinaries(t)
-	minio := miniotest.Start(t)
-	minio.MakeBucket(t, "jobs")
-	localOut := t.TempDir()
-	const records = 8000
-	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
-	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
-
-	old := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	job := newStatefulSetup(t, 8000)
+	old := startJobCluster(t, job.driverBin, job.executorBin, job.manifest)
 	old.waitForStatus(t, "batches commit", func(s Status) bool { return s.CompletedBatches >= 4 })
 
 	// The old driver's status is watched throughout, up to its exit.
@@ -421,7 +402,7 @@ func TestAZombieDriverCannotCommit(t *testing.T) {
 			}
 		}
 	}()
-	replacement := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	replacement := startJobCluster(t, job.driverBin, job.executorBin, job.manifest)
 	replacement.waitForStatus(t, "the new driver claims epoch 2", func(s Status) bool {
 		return s.Checkpoints != nil && s.Checkpoints.Epoch == 2
 	})
@@ -437,7 +418,7 @@ func TestAZombieDriverCannotCommit(t *testing.T) {
 	if err := replacement.waitForExit(t, 90*time.Second); err != nil {
 		t.Fatalf("the new driver failed: %v", err)
 	}
-	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "after the takeover")
+	sameAsFailureFree(t, bucket(t, job.minio, "jobs"), job.localOut, "after the takeover")
 }
 
 // A driver restarted with a changed manifest: one that changes what a
@@ -449,26 +430,18 @@ func TestARestartedDriverTakesCompatibleChangesOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("half a minute of running against MinIO; run without -short")
 	}
-	driverBin, executorBin := buildBinaries(t)
-	minio := miniotest.Start(t)
-	minio.MakeBucket(t, "jobs")
-	localOut := t.TempDir()
-	const records = 6000
-	failureFreeRun(t, statefulJob("", localOut, filepath.Join(t.TempDir(), "checkpoints"), records))
-	manifest := statefulJob(minio.Addr, "s3://jobs/out", "s3://jobs/checkpoints", records)
-
-	first := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	job := newStatefulSetup(t, 6000)
+	driverBin, executorBin, minio, manifest := job.driverBin, job.executorBin, job.minio, job.manifest
+	first := startJobCluster(t, driverBin, executorBin, manifest)
 	// Without a data checkpoint a resume recomputes the state from the
 	// source, under any partitioning: wait for one.
-	first.waitForStatus(t, "a metadata checkpoint that refers to a data checkpoint", func(s Status) bool {
-		return s.Checkpoints != nil && strings.HasSuffix(s.Checkpoints.Metadata, ".json") && !strings.HasSuffix(s.Checkpoints.Metadata, ".none.json")
-	})
+	first.waitForStatus(t, "a metadata checkpoint that refers to a data checkpoint", refersToData)
 	_ = first.driver.Process.Signal(syscall.SIGKILL)
 	<-first.exited
 
 	retyped := strings.Replace(manifest, `updateStateByKey: {update: "(state == null ? 0 : state) + values.size()"}`,
 		`mapWithState: {update: "(state == null ? 0 : state) + 1"}`, 1)
-	refused := startJobCluster(t, driverBin, executorBin, minio, retyped)
+	refused := startJobCluster(t, driverBin, executorBin, retyped)
 	if err := refused.waitForExit(t, 30*time.Second); err == nil || !strings.Contains(refused.log(), `"totals"`) {
 		t.Fatalf("a resume with another kind of state exited with %v; its error should name the stream totals:\n%s", err, lastLines(refused.log(), 5))
 	}
@@ -485,11 +458,11 @@ func TestARestartedDriverTakesCompatibleChangesOnly(t *testing.T) {
       - from: long
         print: {records: 1}
 `, 1)
-	resumed := startJobCluster(t, driverBin, executorBin, minio, extended)
+	resumed := startJobCluster(t, driverBin, executorBin, extended)
 	if err := resumed.waitForExit(t, 90*time.Second); err != nil {
 		t.Fatalf("a resume with an added stateless stream failed: %v\n%s", err, lastLines(resumed.log(), 5))
 	}
-	sameAsFailureFree(t, bucket(t, minio, "jobs"), localOut, "after the changed restart")
+	sameAsFailureFree(t, bucket(t, minio, "jobs"), job.localOut, "after the changed restart")
 }
 
 // A socket source with a write-ahead log: lines that the receiver's
@@ -546,7 +519,7 @@ spec:
       - from: counts
         files: {path: ` + out + `}
 `
-	first := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	first := startJobCluster(t, driverBin, executorBin, manifest)
 	// Right after a batch commits, the next cut is two seconds away: the
 	// lines arrive, are logged within a block interval, and the driver dies
 	// before any batch reads them.
@@ -558,7 +531,7 @@ spec:
 	_ = first.driver.Process.Signal(syscall.SIGKILL)
 	<-first.exited
 
-	second := startJobCluster(t, driverBin, executorBin, minio, manifest)
+	second := startJobCluster(t, driverBin, executorBin, manifest)
 	if err := second.waitForExit(t, 60*time.Second); err != nil {
 		t.Fatalf("the second driver failed: %v\n%s", err, lastLines(second.log(), 10))
 	}
