@@ -34,6 +34,9 @@ type CheckpointConfig struct {
 	// Discard deletes the checkpoints at Store and starts from empty: only
 	// ever on the user's explicit request.
 	Discard bool
+	// Restore, when set, starts the job from empty or from another
+	// location, once: see Restore.
+	Restore *Restore
 }
 
 func (c CheckpointConfig) withDefaults(batch time.Duration) (CheckpointConfig, error) {
@@ -108,6 +111,8 @@ type metadataCheckpoint struct {
 	// it and recomputes the batches after it from the sources' plans.
 	Data      *dataRef  `json:"data,omitempty"`
 	WrittenAt time.Time `json:"writtenAt"`
+	// Lineage is the ID of the Restore the state descends from, if any.
+	Lineage string `json:"lineage,omitempty"`
 }
 
 type sourceCheckpoint struct {
@@ -247,6 +252,13 @@ type checkpointer struct {
 	metaErr     error
 	status      CheckpointStatus
 	pending     sync.WaitGroup
+	// lineage is written into every metadata checkpoint: see Restore.
+	lineage string
+	// savepoints wait for the next committed batch; stopSavepoint is
+	// taken at a graceful stop, with stopResult saying how it went.
+	savepoints    []savepointRequest
+	stopSavepoint string
+	stopResult    savepointResult
 }
 
 func newCheckpointer(c *Context, cfg CheckpointConfig) *checkpointer {
@@ -373,14 +385,23 @@ func (k *checkpointer) close(graceful bool, committed Time) {
 	needed := graceful && !k.status.Fenced && committed > k.c.zeroTime && (k.data == nil || k.data.Time < committed)
 	k.mu.Unlock()
 	k.pending.Wait()
+	savepoint := graceful && !k.fenced()
+	defer func() { k.closeSavepoint(ctx, savepoint) }()
 	if !needed {
 		return
 	}
 	k.startData(ctx, committed)
 	k.pending.Wait()
-	if err := k.writeMetadata(ctx, committed, false); err != nil {
+	if _, err := k.writeMetadata(ctx, committed, false); err != nil {
 		k.log.Warn("writing the last metadata checkpoint", "error", err)
+		savepoint = false // not of an older state than the stop's
 	}
+}
+
+func (k *checkpointer) fenced() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.status.Fenced
 }
 
 // plansNeededAfter is the batch time after which sources must keep their
@@ -406,9 +427,11 @@ func (k *checkpointer) committed(ctx context.Context, t Time, finished bool) err
 	if finished || k.dataDue(t) {
 		k.startData(ctx, t)
 	}
+	k.takeSavepoints(ctx, t)
 	if finished {
 		k.pending.Wait() // the final state, and earlier metadata, first
-		return k.writeMetadata(ctx, t, true)
+		_, err := k.writeMetadata(ctx, t, true)
+		return err
 	}
 	return k.queueMetadata(ctx, t)
 }
@@ -445,7 +468,7 @@ func (k *checkpointer) queueMetadata(ctx context.Context, t Time) error {
 				return
 			}
 			k.mu.Unlock()
-			if err := k.writeMetadata(ctx, t, false); err != nil {
+			if _, err := k.writeMetadata(ctx, t, false); err != nil {
 				k.mu.Lock()
 				if ctx.Err() == nil {
 					k.metaErr = err
@@ -459,7 +482,8 @@ func (k *checkpointer) queueMetadata(ctx context.Context, t Time) error {
 	return nil
 }
 
-func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool) error {
+// writeMetadata writes the metadata checkpoint of batch t and returns its key.
+func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool) (string, error) {
 	c := k.c
 	k.writingMeta.Lock()
 	defer k.writingMeta.Unlock()
@@ -471,7 +495,7 @@ func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool)
 		after = data.Time
 	}
 	md := metadataCheckpoint{Format: checkpointFormat, Epoch: k.epoch, Graph: k.graph, ZeroTime: c.zeroTime,
-		Committed: t, Finished: finished, Data: data, WrittenAt: time.Now().UTC()}
+		Committed: t, Finished: finished, Data: data, WrittenAt: time.Now().UTC(), Lineage: k.lineage}
 	// The plans and positions of all sources are read at one batch
 	// boundary: the batch clock holds planMu while it plans a batch.
 	c.planMu.Lock()
@@ -484,7 +508,7 @@ func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool)
 	c.planMu.Unlock()
 	body, err := json.Marshal(md)
 	if err != nil {
-		return fmt.Errorf("encoding the metadata checkpoint of batch %s: %w", t, err)
+		return "", fmt.Errorf("encoding the metadata checkpoint of batch %s: %w", t, err)
 	}
 	key := metadataKey(t, k.epoch, data)
 	err = k.retry(ctx, "writing metadata checkpoint "+key, func() error {
@@ -495,12 +519,14 @@ func (k *checkpointer) writeMetadata(ctx context.Context, t Time, finished bool)
 		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	k.mu.Lock()
-	k.status.Metadata, k.status.MetadataTime = key, t
+	if t >= k.status.MetadataTime {
+		k.status.Metadata, k.status.MetadataTime = key, t
+	}
 	k.mu.Unlock()
-	return nil
+	return key, nil
 }
 
 // write creates an object under a name only this driver uses: with
@@ -577,13 +603,14 @@ type pinnedStream struct {
 // startData takes a data checkpoint of batch t: it pins the remembered
 // batches of every checkpointed stream now, before they are forgotten, and
 // encodes and uploads them in the background. One runs at a time; a due
-// checkpoint is skipped while the previous one is still uploading.
-func (k *checkpointer) startData(ctx context.Context, t Time) {
+// checkpoint is skipped while the previous one is still uploading. The
+// channel returned, nil when skipped, says how the upload went.
+func (k *checkpointer) startData(ctx context.Context, t Time) <-chan error {
 	k.mu.Lock()
 	if k.saving {
 		k.mu.Unlock()
 		k.log.Warn("data checkpoint skipped: the previous one is still being written", "batchTime", int64(t))
-		return
+		return nil
 	}
 	k.saving = true
 	k.mu.Unlock()
@@ -593,8 +620,9 @@ func (k *checkpointer) startData(ctx context.Context, t Time) {
 		k.mu.Lock()
 		k.saving = false
 		k.mu.Unlock()
-		return
+		return nil
 	}
+	written := make(chan error, 1)
 	k.pending.Add(1)
 	go func() {
 		defer k.pending.Done()
@@ -611,6 +639,7 @@ func (k *checkpointer) startData(ctx context.Context, t Time) {
 			k.status.Data, k.status.DataTime = ref.prefix(), t
 		}
 		k.mu.Unlock()
+		written <- err
 		if err != nil {
 			k.log.Warn("data checkpoint failed; the next one will be tried at its interval", "batchTime", int64(t), "error", err)
 			return
@@ -620,6 +649,7 @@ func (k *checkpointer) startData(ctx context.Context, t Time) {
 			k.log.Warn("deleting old checkpoints", "error", err)
 		}
 	}()
+	return written
 }
 
 func (k *checkpointer) pin(ctx context.Context, t Time) ([]pinnedStream, error) {

@@ -542,7 +542,7 @@ func FuzzMetadataCheckpoint(f *testing.F) {
 		if err := store.Put(context.Background(), "metadata/x.json", data); err != nil {
 			t.Fatal(err)
 		}
-		md, err := k.readMetadata(context.Background(), "metadata/x.json")
+		md, err := k.readMetadata(context.Background(), k.store, "metadata/x.json")
 		if err != nil {
 			return
 		}

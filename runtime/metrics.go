@@ -117,6 +117,17 @@ func (c *Context) Metrics() Metrics {
 	return m
 }
 
+// Lag is how far the newest committed batch is behind the batch clock:
+// about one batch interval when the job keeps up, growing while it falls
+// behind or stalls. It is zero before the first batch commits.
+func (c *Context) Lag() time.Duration {
+	last := c.metrics.lastCommitted()
+	if last == 0 {
+		return 0
+	}
+	return max(0, c.cfg.Clock.Now().Sub(last.Std()))
+}
+
 // AddListener registers l for every batch committed from now on.
 func (c *Context) AddListener(l Listener) {
 	s := c.metrics

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
 
 // recovered is the checkpoint a driver starts from.
@@ -31,6 +33,7 @@ type loadedData struct {
 // do not are skipped, logged and listed in the status; recovery never
 // starts from empty when checkpoints exist but none can be read. It returns
 // nil when there is nothing to recover: no checkpoint, or a finished run.
+// A Restore not yet done replaces the job's checkpoints first.
 func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 	if k.cfg.Discard {
 		if err := k.deleteAll(ctx, "the user asked to start from empty"); err != nil {
@@ -41,7 +44,43 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 		return nil, err
 	}
 	k.graph = k.c.Describe()
-	keys, err := k.list(ctx, metadataDir)
+	rec, err := k.newestReadable(ctx, k.store)
+	if r := k.cfg.Restore; r != nil && (rec == nil || rec.meta.Lineage != r.ID) {
+		// Unreadable checkpoints do not stop a restore: it replaces them.
+		if err := k.restoreInto(ctx, r); err != nil {
+			return nil, err
+		}
+		k.lineage = r.ID
+		if r.From == nil {
+			return nil, nil
+		}
+		if rec, err = k.newestReadable(ctx, k.store); err == nil && rec == nil {
+			err = errors.New("the restored checkpoint is gone")
+		}
+	}
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	k.lineage = rec.meta.Lineage
+	if rec.meta.Finished && len(k.status.Skipped) == 0 {
+		// A bounded run that ended: running the job again starts a new run.
+		return nil, k.deleteAll(ctx, "the previous run finished")
+	}
+	k.mu.Lock()
+	k.status.RecoveredFrom = rec.key
+	k.data = rec.meta.Data
+	if rec.meta.Data != nil {
+		k.status.Data, k.status.DataTime = rec.meta.Data.prefix(), rec.meta.Data.Time
+	}
+	k.mu.Unlock()
+	return rec, nil
+}
+
+// newestReadable returns the newest checkpoint at store that reads back
+// whole, or nil when there is none; checkpoints skipped on the way are
+// logged and listed in the status.
+func (k *checkpointer) newestReadable(ctx context.Context, store checkpoint.Store) (*recovered, error) {
+	keys, err := k.listFrom(ctx, store, metadataDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing metadata checkpoints: %w", err)
 	}
@@ -52,7 +91,7 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 		}
 	}
 	if len(metas) == 0 {
-		k.log.Info("no checkpoint yet: starting from empty")
+		k.log.Info("no checkpoint yet: starting from empty", "location", store.String())
 		return nil, nil
 	}
 	slices.SortFunc(metas, newestFirst)
@@ -62,8 +101,13 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 		k.log.Error("checkpoint unreadable; falling back to an older one", "key", key, "error", err)
 		skipped = append(skipped, fmt.Sprintf("%s: %v", key, err))
 	}
+	defer func() {
+		k.mu.Lock()
+		k.status.Skipped = skipped
+		k.mu.Unlock()
+	}()
 	for _, m := range metas {
-		md, err := k.readMetadata(ctx, m.key)
+		md, err := k.readMetadata(ctx, store, m.key)
 		if err != nil {
 			skip(m.key, err)
 			continue
@@ -75,39 +119,22 @@ func (k *checkpointer) recover(ctx context.Context) (*recovered, error) {
 				skip(m.key, err)
 				continue
 			}
-			if rec.data, err = k.readData(ctx, *md.Data); err != nil {
+			if rec.data, err = k.readData(ctx, store, *md.Data); err != nil {
 				err = fmt.Errorf("its data checkpoint %s: %w", md.Data.prefix(), err)
 				badData[name] = err
 				skip(m.key, err)
 				continue
 			}
 		}
-		k.mu.Lock()
-		k.status.Skipped = skipped
-		k.mu.Unlock()
-		if md.Finished && len(skipped) == 0 {
-			// A bounded run that ended: running the job again starts a new run.
-			if err := k.deleteAll(ctx, "the previous run finished"); err != nil {
-				return nil, err
-			}
-			return nil, nil
-		}
-		k.mu.Lock()
-		k.status.RecoveredFrom = m.key
-		k.data = md.Data
-		if md.Data != nil {
-			k.status.Data, k.status.DataTime = md.Data.prefix(), md.Data.Time
-		}
-		k.mu.Unlock()
 		return rec, nil
 	}
 	return nil, fmt.Errorf("no checkpoint at %s can be read, so the job cannot resume; "+
-		"to start it from empty, discard the checkpoints explicitly. Unreadable: %s", k.store, strings.Join(skipped, "; "))
+		"to start it from empty, discard the checkpoints explicitly. Unreadable: %s", store, strings.Join(skipped, "; "))
 }
 
-func (k *checkpointer) readMetadata(ctx context.Context, key string) (metadataCheckpoint, error) {
+func (k *checkpointer) readMetadata(ctx context.Context, store checkpoint.Store, key string) (metadataCheckpoint, error) {
 	var md metadataCheckpoint
-	body, err := k.get(ctx, key)
+	body, err := k.getFrom(ctx, store, key)
 	if err != nil {
 		return md, err
 	}
@@ -125,8 +152,8 @@ func (k *checkpointer) readMetadata(ctx context.Context, key string) (metadataCh
 	return md, nil
 }
 
-func (k *checkpointer) readData(ctx context.Context, ref dataRef) (*loadedData, error) {
-	body, err := k.get(ctx, ref.prefix()+dataManifestName)
+func (k *checkpointer) readData(ctx context.Context, store checkpoint.Store, ref dataRef) (*loadedData, error) {
+	body, err := k.getFrom(ctx, store, ref.prefix()+dataManifestName)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +167,7 @@ func (k *checkpointer) readData(ctx context.Context, ref dataRef) (*loadedData, 
 				return nil, fmt.Errorf("stream %q, batch %s: %d objects for %d buckets", s.Name, b.Time, len(b.Objects), s.Buckets)
 			}
 			for _, o := range b.Objects {
-				data, err := k.get(ctx, o.Key)
+				data, err := k.getFrom(ctx, store, o.Key)
 				if err != nil {
 					return nil, fmt.Errorf("stream %q, batch %s: %w", s.Name, b.Time, err)
 				}
@@ -159,8 +186,12 @@ func (k *checkpointer) readData(ctx context.Context, ref dataRef) (*loadedData, 
 // deleteAll removes every metadata and data checkpoint; epochs stay, so
 // that a later driver still fences this one.
 func (k *checkpointer) deleteAll(ctx context.Context, why string) error {
-	k.log.Info("deleting the checkpoints", "reason", why)
-	for _, dir := range []string{metadataDir, dataDir, walDir} {
+	return k.deleteDirs(ctx, why, []string{metadataDir, dataDir, walDir})
+}
+
+func (k *checkpointer) deleteDirs(ctx context.Context, why string, dirs []string) error {
+	k.log.Info("deleting the checkpoints", "reason", why, "dirs", dirs)
+	for _, dir := range dirs {
 		keys, err := k.store.List(ctx, dir)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", dir, err)

@@ -33,6 +33,8 @@ func main() {
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", 0, "an executor silent this long is lost (default 5 intervals)")
 	fs.IntVar(&o.Workers, "workers", 0, "workers for the driver's own tasks: inputs and outputs (default: spec.executors.replicas)")
 	fs.BoolVar(&o.DiscardCheckpoints, "discard-checkpoints", false, "delete the job's checkpoints and start from empty instead of resuming")
+	fs.StringVar(&o.RestoreID, "restore-id", "", "start once from --restore-from (or from empty without it); a restart with the same ID resumes instead")
+	fs.StringVar(&o.RestoreFrom, "restore-from", "", "checkpoint location to start from, such as a savepoint's (needs --restore-id)")
 	if err := cli.BindEnv(fs); err != nil {
 		fmt.Fprintln(os.Stderr, "driver:", err)
 		os.Exit(2)

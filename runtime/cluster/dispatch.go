@@ -72,11 +72,17 @@ const localitySlack = 2
 
 // pickLocked chooses an executor for a task: one holding its inputs
 // (preferred) unless it is much busier than the least loaded, else the
-// least loaded, rotating among equals; never avoid when another is alive.
+// least loaded, rotating among equals; never avoid, nor a draining one,
+// when another is alive.
 func (d *Driver) pickLocked(avoid string, preferred []string) *session {
 	ids := make([]string, 0, len(d.executors))
-	for id := range d.executors {
-		if id != avoid || len(d.executors) == 1 {
+	for id, s := range d.executors {
+		if id != avoid && !s.status.Draining {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		for id := range d.executors {
 			ids = append(ids, id)
 		}
 	}

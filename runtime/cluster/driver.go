@@ -73,6 +73,8 @@ type ExecutorStatus struct {
 	RegisteredAt  time.Time `json:"registeredAt"`
 	LastHeartbeat time.Time `json:"lastHeartbeat"`
 	RunningTasks  int32     `json:"runningTasks"`
+	// Draining executors get no new tasks: they are about to be removed.
+	Draining bool `json:"draining,omitempty"`
 	// TasksCompleted counts the tasks this executor finished.
 	TasksCompleted int64      `json:"tasksCompleted"`
 	LostAt         *time.Time `json:"lostAt,omitempty"`
@@ -191,6 +193,25 @@ func (d *Driver) Executors() []ExecutorStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return append(out, d.lost...)
+}
+
+// Drain stops giving tasks to executor id, unless no other executor is
+// alive, and returns how many it still runs; ok is false when it is not
+// registered. Its blocks stay readable until it goes, then are recomputed
+// from lineage where still needed, and a receiver it hosts moves to its
+// backup, which holds the replicas.
+func (d *Driver) Drain(id string) (running int, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.executors[id]
+	if !ok {
+		return 0, false
+	}
+	if !s.status.Draining {
+		d.log.Info("draining executor", "executor", id)
+	}
+	s.status.Draining = true
+	return s.running, true
 }
 
 // AliveExecutors counts the executors currently registered.

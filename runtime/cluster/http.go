@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +22,10 @@ type Status struct {
 	PendingBatches     int              `json:"pendingBatches"`
 	CompletedBatches   int64            `json:"completedBatches"`
 	TotalRecords       int64            `json:"totalRecords"`
-	Executors          []ExecutorStatus `json:"executors"`
+	// LagMillis is how far the newest committed batch is behind the
+	// clock: the batch interval when the job keeps up.
+	LagMillis int64            `json:"lagMillis"`
+	Executors []ExecutorStatus `json:"executors"`
 	// Sources are the job's inputs.
 	Sources []runtime.SourceStatus `json:"sources"`
 	// Receivers are the receiver-based inputs and the executors that run
@@ -45,6 +49,10 @@ type HTTPServer struct {
 	ctx     *runtime.Context
 	ready   atomic.Bool
 	handler http.Handler
+
+	mu        sync.Mutex
+	stop      func()
+	savepoint string // taken at the stop asked for
 }
 
 // NewHTTPServer returns the handler for /status, /metrics, /healthz and
@@ -58,6 +66,9 @@ func NewHTTPServer(job string, d *Driver, ctx *runtime.Context) *HTTPServer {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Status())
 	})
+	mux.HandleFunc("POST /savepoint", s.serveSavepoint)
+	mux.HandleFunc("POST /stop", s.serveStop)
+	mux.HandleFunc("POST /executors/{id}/drain", s.serveDrain)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -69,6 +80,71 @@ func NewHTTPServer(job string, d *Driver, ctx *runtime.Context) *HTTPServer {
 	})
 	s.handler = mux
 	return s
+}
+
+// OnStop sets what a POST /stop calls: a graceful stop of the job.
+func (s *HTTPServer) OnStop(stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stop = stop
+}
+
+func (s *HTTPServer) stopSavepoint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.savepoint
+}
+
+// serveSavepoint takes a savepoint of the running job, named by the query
+// parameter name, and answers where it went once it is written.
+func (s *HTTPServer) serveSavepoint(w http.ResponseWriter, r *http.Request) {
+	info, err := s.ctx.Savepoint(r.Context(), r.URL.Query().Get("name"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// serveStop stops the job gracefully: the batches already cut finish and a
+// last checkpoint is written, then, with the query parameter savepoint, it
+// is copied to that savepoint. The driver exits with an error if the
+// savepoint could not be taken. It answers at once; the process exits when
+// the job has stopped.
+func (s *HTTPServer) serveStop(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop == nil {
+		http.Error(w, "this driver cannot be stopped over HTTP", http.StatusNotImplemented)
+		return
+	}
+	if name := r.URL.Query().Get("savepoint"); name != "" {
+		if err := s.ctx.SavepointOnStop(name); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.savepoint = name
+	}
+	s.stop()
+	writeJSON(w, http.StatusAccepted, map[string]string{"stopping": s.job, "savepoint": s.savepoint})
+}
+
+// serveDrain stops giving tasks to an executor, so that it can be removed
+// without failing any: it answers how many it still runs, and drained once
+// none.
+func (s *HTTPServer) serveDrain(w http.ResponseWriter, r *http.Request) {
+	running, ok := s.driver.Drain(r.PathValue("id"))
+	if !ok {
+		http.Error(w, "no such executor", http.StatusNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runningTasks": running, "drained": running == 0})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // SetReady marks the job started (readiness).
@@ -86,7 +162,7 @@ func (s *HTTPServer) Status() Status {
 	}
 	st := Status{
 		Job: s.job, Execution: "executors",
-		LastCompletedBatch: m.LastCompleted, PendingBatches: m.PendingBatches,
+		LastCompletedBatch: m.LastCompleted, PendingBatches: m.PendingBatches, LagMillis: s.ctx.Lag().Milliseconds(),
 		CompletedBatches: m.CompletedBatches, TotalRecords: m.TotalRecords,
 		Executors: s.driver.Executors(), Sources: s.ctx.Sources(), Receivers: s.driver.Receivers(), Batches: batches,
 	}

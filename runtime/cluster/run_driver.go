@@ -36,6 +36,11 @@ type DriverOptions struct {
 	// DiscardCheckpoints deletes the job's checkpoints and starts from
 	// empty, instead of resuming from them.
 	DiscardCheckpoints bool
+	// RestoreID and RestoreFrom start the job once from a savepoint or
+	// another location (RestoreFrom), or from empty: see pipeline.Options.
+	// The operator sets them for upgrades and spec.restoreFrom.
+	RestoreID          string
+	RestoreFrom        string
 	Stdout             io.Writer
 	Logger             *slog.Logger
 }
@@ -74,7 +79,7 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 	// do receivers.
 	ssc, err := job.Build(pipeline.Options{Workers: o.Workers, Stdout: o.Stdout, Logger: o.Logger,
 		TaskRunner: d, BlockAddress: advertise, FetchBlock: fetch.fetch, Receivers: d,
-		Checkpoints: true, DiscardCheckpoints: o.DiscardCheckpoints})
+		Checkpoints: true, DiscardCheckpoints: o.DiscardCheckpoints, RestoreID: o.RestoreID, RestoreFrom: o.RestoreFrom})
 	if err != nil {
 		grpcLis.Close()
 		return err
@@ -88,7 +93,12 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 		grpcLis.Close()
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
+	// A stop asked for over HTTP (by the operator, with or without a
+	// savepoint) is the same graceful stop as SIGTERM.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	hs := NewHTTPServer(job.Object.Name, d, ssc)
+	hs.OnStop(stopRun)
 	httpSrv := &http.Server{Handler: hs, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = d.Serve(grpcLis) }()
 	go func() { _ = httpSrv.Serve(httpLis) }()
@@ -104,8 +114,18 @@ func RunDriver(ctx context.Context, o DriverOptions) error {
 		return err
 	}
 	hs.SetReady(true)
-	ssc.StopWhenDone(ctx, func() { o.Logger.Info("stopping: finishing the batches already cut") })
-	return ssc.AwaitTermination()
+	ssc.StopWhenDone(runCtx, func() { o.Logger.Info("stopping: finishing the batches already cut") })
+	if err := ssc.AwaitTermination(); err != nil {
+		return err
+	}
+	if hs.stopSavepoint() != "" {
+		// The operator starts the next driver from this savepoint: a stop
+		// that could not take it must not look like success.
+		if _, err := ssc.StopSavepoint(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readJob returns the manifest, which executors receive as it is.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,6 +37,12 @@ type Options struct {
 	// DiscardCheckpoints deletes the existing checkpoints first, starting
 	// the job from empty: only ever on the user's explicit request.
 	DiscardCheckpoints bool
+	// RestoreID, when set, starts the job once from RestoreFrom, or from
+	// empty when RestoreFrom is empty: see runtime.Restore. RestoreFrom is a
+	// checkpoint location (a savepoint's, or another job's), reached with
+	// the manifest's checkpoint endpoint, TLS and credentials.
+	RestoreID   string
+	RestoreFrom string
 }
 
 // Build creates a streaming context running the job. Each call builds a new,
@@ -65,6 +72,18 @@ func (j *Job) Build(opts Options) (*runtime.Context, error) {
 			return nil, err
 		}
 		ck = &runtime.CheckpointConfig{Store: store, Retain: int(spec.Checkpoint.Retain), Discard: opts.DiscardCheckpoints}
+		if opts.RestoreID != "" {
+			ck.Restore = &runtime.Restore{ID: opts.RestoreID}
+			if opts.RestoreFrom != "" {
+				from := spec.Checkpoint
+				from.Location = opts.RestoreFrom
+				if ck.Restore.From, err = checkpoint.Open(from, j.Object.Name, creds); err != nil {
+					return nil, fmt.Errorf("restoring from %s: %w", opts.RestoreFrom, err)
+				}
+			}
+		} else if opts.RestoreFrom != "" {
+			return nil, errors.New("restoring from a location needs a restore ID")
+		}
 		if spec.Checkpoint.Interval != nil {
 			ck.Interval = spec.Checkpoint.Interval.Duration
 		}
