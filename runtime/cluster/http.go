@@ -17,11 +17,11 @@ type Status struct {
 	Job string `json:"job"`
 	// Execution says where tasks run: "executors" (all stages but inputs
 	// and output commits, which run in the driver).
-	Execution          string           `json:"execution"`
-	LastCompletedBatch runtime.Time     `json:"lastCompletedBatch"`
-	PendingBatches     int              `json:"pendingBatches"`
-	CompletedBatches   int64            `json:"completedBatches"`
-	TotalRecords       int64            `json:"totalRecords"`
+	Execution          string       `json:"execution"`
+	LastCompletedBatch runtime.Time `json:"lastCompletedBatch"`
+	PendingBatches     int          `json:"pendingBatches"`
+	CompletedBatches   int64        `json:"completedBatches"`
+	TotalRecords       int64        `json:"totalRecords"`
 	// LagMillis is how far the newest committed batch is behind the
 	// clock: the batch interval when the job keeps up.
 	LagMillis int64            `json:"lagMillis"`

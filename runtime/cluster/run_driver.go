@@ -39,10 +39,10 @@ type DriverOptions struct {
 	// RestoreID and RestoreFrom start the job once from a savepoint or
 	// another location (RestoreFrom), or from empty: see pipeline.Options.
 	// The operator sets them for upgrades and spec.restoreFrom.
-	RestoreID          string
-	RestoreFrom        string
-	Stdout             io.Writer
-	Logger             *slog.Logger
+	RestoreID   string
+	RestoreFrom string
+	Stdout      io.Writer
+	Logger      *slog.Logger
 }
 
 // RunDriver loads the job, serves executors and the HTTP endpoint, and runs
