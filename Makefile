@@ -58,9 +58,10 @@ generate: $(CONTROLLER_GEN) $(PROTO_TOOLS)
 		--go-grpc_out=. --go-grpc_opt=module=github.com/tributary-dev/tributary proto/tributary/cluster/v1/cluster.proto
 	$(GO) generate $(PKGS)
 
-## manifests: the CRD (config/crd/bases) and the API reference (docs/api.md).
+## manifests: the CRD (config/crd/bases), the operator's RBAC (config/rbac) and the API reference (docs/api.md).
 manifests: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	$(GO) run ./hack/apidocs config/crd/bases/tributary.dev_streamingjobs.yaml > docs/api.md
 
 ## verify-generated: fail when generated files differ from what is committed.

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -17,7 +18,11 @@ import (
 // The package's tests run against a real kube-apiserver and etcd (envtest)
 // with the CRD that make manifests generates: hack/setup-envtest.sh builds
 // them into bin/k8s, which KUBEBUILDER_ASSETS names (make test sets it).
-var k8s client.Client
+var (
+	k8s        client.Client
+	restCfg    *rest.Config
+	testScheme *runtime.Scheme
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -37,6 +42,7 @@ func runSuite(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
+	restCfg = cfg
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		return 1
@@ -47,6 +53,7 @@ func runSuite(m *testing.M) int {
 		}
 	}()
 	scheme := runtime.NewScheme()
+	testScheme = scheme
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -13,11 +13,15 @@ import (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.executors.replicas,statuspath=.status.executors.replicas,selectorpath=.status.executors.selector
 // +kubebuilder:resource:shortName=sj,categories=streaming
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Batch",type=string,JSONPath=`.spec.batchInterval`
-// +kubebuilder:printcolumn:name="Executors",type=integer,JSONPath=`.spec.executors.replicas`
+// +kubebuilder:printcolumn:name="Executors",type=string,JSONPath=`.status.executors.summary`
+// +kubebuilder:printcolumn:name="Last Batch",type=date,JSONPath=`.status.lastBatchTime`
+// +kubebuilder:printcolumn:name="Lag",type=string,JSONPath=`.status.lag`
+// +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 type StreamingJob struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -87,6 +91,88 @@ type StreamingJobSpec struct {
 	// RestartPolicy says how the operator restarts a failed driver.
 	// +optional
 	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
+
+	// UpgradeMode says how a change to the job (pipeline, image, batch
+	// interval, ...) is applied: "last-state" (the default) stops the job
+	// with a checkpoint and resumes from it; "stateless" starts from empty
+	// state; "savepoint" stops the job with a savepoint, which is kept, and
+	// starts from it. A change to pods only (resources, templates) rolls
+	// the pods and keeps the state whatever the mode.
+	// +kubebuilder:validation:Enum=last-state;stateless;savepoint
+	// +kubebuilder:default=last-state
+	// +optional
+	UpgradeMode UpgradeMode `json:"upgradeMode,omitempty"`
+
+	// Rollback returns to the last spec that ran well when an upgrade's
+	// driver does not become ready in time.
+	// +optional
+	Rollback RollbackSpec `json:"rollback,omitempty"`
+
+	// RestoreFrom starts the job from a savepoint or checkpoint location
+	// (s3://bucket/prefix/savepoints/name, or a local path) instead of its
+	// own checkpoints, reached with the checkpoint section's endpoint and
+	// credentials. It is applied once for each value: later restarts
+	// resume from the job's own checkpoints.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	RestoreFrom string `json:"restoreFrom,omitempty"`
+
+	// SavepointTrigger takes a savepoint of the running job whenever it
+	// changes (any value: a counter, a timestamp). So does changing the
+	// annotation tributary.dev/savepoint-trigger. Neither restarts the job.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	SavepointTrigger string `json:"savepointTrigger,omitempty"`
+
+	// Health says when the job is Degraded and how long it may take to start.
+	// +optional
+	Health HealthSpec `json:"health,omitempty"`
+}
+
+// UpgradeMode is how a changed job is applied.
+type UpgradeMode string
+
+const (
+	UpgradeLastState UpgradeMode = "last-state"
+	UpgradeStateless UpgradeMode = "stateless"
+	UpgradeSavepoint UpgradeMode = "savepoint"
+)
+
+// RollbackSpec configures rolling back a failed upgrade.
+type RollbackSpec struct {
+	// Enabled rolls back an upgrade whose driver is not ready within
+	// readyTimeout, to the last spec that ran well (with its state, as
+	// last-state).
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// ReadyTimeout defaults to 5m.
+	// +kubebuilder:validation:Type=string
+	// +optional
+	ReadyTimeout *metav1.Duration `json:"readyTimeout,omitempty"`
+}
+
+// HealthSpec says when a job is unhealthy.
+type HealthSpec struct {
+	// StallBatches: a job whose driver runs but has completed no batch for
+	// this many batch intervals is Degraded. Zero means 10.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	StallBatches int32 `json:"stallBatches,omitempty"`
+	// RestartOnStall restarts the driver of a stalled job (with the
+	// restart policy's backoff and limit) instead of only reporting it.
+	// +optional
+	RestartOnStall bool `json:"restartOnStall,omitempty"`
+	// StartTimeout bounds how long a pod may stay Pending (unschedulable,
+	// pulling its image) before the job says so in Degraded. Defaults to 5m.
+	// +kubebuilder:validation:Type=string
+	// +optional
+	StartTimeout *metav1.Duration `json:"startTimeout,omitempty"`
+	// ReadyTimeout bounds how long a running driver may take to become
+	// ready (recovering state included) before its start counts as a
+	// failure and it is restarted. Defaults to 10m.
+	// +kubebuilder:validation:Type=string
+	// +optional
+	ReadyTimeout *metav1.Duration `json:"readyTimeout,omitempty"`
 }
 
 // ExecutorSpec configures the executor pods.
@@ -163,6 +249,14 @@ type CheckpointSpec struct {
 	// such as MinIO. Empty means AWS S3.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+	// RetentionPolicy says what happens to the checkpoints when the job is
+	// deleted: "Retain" (the default) keeps them; "Delete" removes them,
+	// with the write-ahead log and the epochs. Savepoints are always kept:
+	// they are what another job starts from.
+	// +kubebuilder:validation:Enum=Retain;Delete
+	// +kubebuilder:default=Retain
+	// +optional
+	RetentionPolicy RetentionPolicy `json:"retentionPolicy,omitempty"`
 	// CredentialsSecret names a Secret in the job's namespace with the keys
 	// accessKeyID and secretAccessKey.
 	// +optional
@@ -171,6 +265,14 @@ type CheckpointSpec struct {
 	// +optional
 	TLS *CheckpointTLS `json:"tls,omitempty"`
 }
+
+// RetentionPolicy is what happens to a deleted job's checkpoints.
+type RetentionPolicy string
+
+const (
+	RetainCheckpoints RetentionPolicy = "Retain"
+	DeleteCheckpoints RetentionPolicy = "Delete"
+)
 
 // CheckpointTLS configures TLS to the checkpoint store.
 type CheckpointTLS struct {
@@ -224,20 +326,181 @@ type RestartPolicy struct {
 	ResetAfter *metav1.Duration `json:"resetAfter,omitempty"`
 }
 
-// StreamingJobStatus is what the operator observes.
+// StreamingJobStatus is what the operator observes. It is bounded in size:
+// nothing in it grows with the number of batches, restarts or executors.
 type StreamingJobStatus struct {
-	// ObservedGeneration is the spec generation the status describes.
+	// ObservedGeneration is the spec generation of the last reconcile that
+	// succeeded.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Phase is a one-word summary: Pending, Running, Suspended, Failed or
-	// Completed.
+	// Phase is a one-word summary.
 	// +optional
-	Phase string `json:"phase,omitempty"`
-	// Conditions are the standard conditions (Ready, Progressing, ...).
+	Phase Phase `json:"phase,omitempty"`
+	// Conditions are Ready, Progressing, Degraded and Suspended.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Message says briefly what the job is doing or waiting for.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// DriverPod is the current driver pod's name.
+	// +optional
+	DriverPod string `json:"driverPod,omitempty"`
+	// Executors counts the executor pods.
+	// +optional
+	Executors ExecutorsStatus `json:"executors,omitempty"`
+	// LastBatchTime is the batch time of the newest completed batch.
+	// +optional
+	LastBatchTime *metav1.Time `json:"lastBatchTime,omitempty"`
+	// Lag is how far the newest completed batch is behind the clock, such
+	// as "1.2s": about one batch interval when the job keeps up.
+	// +optional
+	Lag string `json:"lag,omitempty"`
+	// LastCheckpoint is the newest checkpoint the driver wrote.
+	// +optional
+	LastCheckpoint *CheckpointRef `json:"lastCheckpoint,omitempty"`
+	// LastSavepoint is the newest savepoint taken.
+	// +optional
+	LastSavepoint *SavepointRef `json:"lastSavepoint,omitempty"`
+
+	// Restarts counts the driver restarts since the driver last ran
+	// stably; it resets after restartPolicy.resetAfter.
+	// +optional
+	Restarts int32 `json:"restarts,omitempty"`
+	// Backoff is the wait before the next driver restart, while one is due.
+	// +optional
+	Backoff string `json:"backoff,omitempty"`
+	// NextRestartTime is when the due driver restart happens.
+	// +optional
+	NextRestartTime *metav1.Time `json:"nextRestartTime,omitempty"`
+	// DriverRunningSince is when the current driver was first seen ready.
+	// +optional
+	DriverRunningSince *metav1.Time `json:"driverRunningSince,omitempty"`
+
+	// Deployed is what the pods run: the spec's hash and how the drivers
+	// start.
+	// +optional
+	Deployed DeployedStatus `json:"deployed,omitempty"`
+	// SavepointTrigger is the last savepoint trigger handled.
+	// +optional
+	SavepointTrigger string `json:"savepointTrigger,omitempty"`
+}
+
+// Phase summarises a job.
+// +kubebuilder:validation:Enum=Pending;Running;Recovering;Upgrading;Suspended;Failed;Completed
+type Phase string
+
+const (
+	PhasePending    Phase = "Pending"
+	PhaseRunning    Phase = "Running"
+	PhaseRecovering Phase = "Recovering"
+	PhaseUpgrading  Phase = "Upgrading"
+	PhaseSuspended  Phase = "Suspended"
+	PhaseFailed     Phase = "Failed"
+	PhaseCompleted  Phase = "Completed"
+)
+
+// Condition types.
+const (
+	// ConditionReady: the driver is ready and batches complete.
+	ConditionReady = "Ready"
+	// ConditionProgressing: the operator is bringing the job to its spec
+	// (starting, restarting, upgrading, scaling, suspending).
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded: something is wrong that the job may not recover
+	// from by itself (a stall, pods that cannot start, a spec the operator
+	// cannot run, the restart limit).
+	ConditionDegraded = "Degraded"
+	// ConditionSuspended: spec.suspend is set and the pods are gone.
+	ConditionSuspended = "Suspended"
+)
+
+// ExecutorsStatus counts the executor pods; the scale subresource reads it.
+type ExecutorsStatus struct {
+	// Replicas is how many executor pods exist.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Ready is how many are ready.
+	// +optional
+	Ready int32 `json:"ready,omitempty"`
+	// Desired is spec.executors.replicas.
+	// +optional
+	Desired int32 `json:"desired,omitempty"`
+	// Summary is "ready/desired", for kubectl.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// Selector selects the executor pods (for an HPA).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+}
+
+// CheckpointRef is a checkpoint.
+type CheckpointRef struct {
+	// BatchTime is the newest batch the checkpoint includes.
+	BatchTime metav1.Time `json:"batchTime"`
+	// Location is where it is: the checkpoint location and its key.
+	Location string `json:"location"`
+}
+
+// SavepointRef is a savepoint.
+type SavepointRef struct {
+	Name string `json:"name"`
+	// Location is the savepoint's checkpoint location, which
+	// spec.restoreFrom takes.
+	Location string `json:"location"`
+	// BatchTime is the newest batch the savepoint includes.
+	// +optional
+	BatchTime *metav1.Time `json:"batchTime,omitempty"`
+	// TakenAt is when it was written.
+	TakenAt metav1.Time `json:"takenAt"`
+}
+
+// DeployedStatus is what the job's pods run.
+type DeployedStatus struct {
+	// SpecHash identifies the spec the driver runs: the fields that
+	// restart the job when they change.
+	// +optional
+	SpecHash string `json:"specHash,omitempty"`
+	// PodsHash identifies the pods' own fields (resources, templates):
+	// when only it changes, the pods are rolled and the state kept.
+	// +optional
+	PodsHash string `json:"podsHash,omitempty"`
+	// Generation is the spec generation the pods were built from.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// RestoreID and RestoreFrom are how drivers start: see the driver's
+	// --restore-id. Empty means from the job's own checkpoints.
+	// +optional
+	RestoreID string `json:"restoreID,omitempty"`
+	// +optional
+	RestoreFrom string `json:"restoreFrom,omitempty"`
+	// RestoredFrom is the spec.restoreFrom value applied last.
+	// +optional
+	RestoredFrom string `json:"restoredFrom,omitempty"`
+	// UpgradeStartTime is set while an upgrade's driver is not yet ready.
+	// +optional
+	UpgradeStartTime *metav1.Time `json:"upgradeStartTime,omitempty"`
+	// StableSpec is the last spec whose driver became ready, as JSON:
+	// what a rollback returns to. It is one spec, not a history.
+	// +optional
+	StableSpec string `json:"stableSpec,omitempty"`
+	// RolledBackFrom is the spec hash of an upgrade that was rolled back:
+	// the pods run StableSpec until the spec changes again.
+	// +optional
+	RolledBackFrom string `json:"rolledBackFrom,omitempty"`
+	// StopSavepoint is the savepoint the driver was asked to take as it
+	// stops, for an upgrade in savepoint mode.
+	// +optional
+	StopSavepoint string `json:"stopSavepoint,omitempty"`
+	// Failed says why this spec will not be restarted again (the restart
+	// limit); a changed spec clears it.
+	// +optional
+	Failed string `json:"failed,omitempty"`
+	// Completed is set when a bounded job's driver finished its run.
+	// +optional
+	Completed bool `json:"completed,omitempty"`
 }
 
 // StreamingJobList is a list of StreamingJobs.

@@ -24,17 +24,31 @@ const (
 	workDir        = "/var/lib/tributary"
 )
 
+// Restore is how a driver starts when not from the job's own newest
+// checkpoint: once per ID, from a savepoint or checkpoint location (From),
+// or from empty. See the driver's --restore-id.
+type Restore struct {
+	ID, From string
+}
+
 // DriverPod is the job's driver. It is a bare Pod, not a Deployment, so
 // that the operator alone decides when a driver starts: two drivers never
 // run by accident, and restarts follow the job's backoff.
-func DriverPod(job *v1alpha1.StreamingJob, image string) (*corev1.Pod, error) {
+func DriverPod(job *v1alpha1.StreamingJob, image string, restore Restore) (*corev1.Pod, error) {
+	args := []string{"driver",
+		"--job-file", jobDir + "/" + JobFileKey,
+		"--listen", fmt.Sprintf(":%d", DriverRPCPort),
+		"--http", fmt.Sprintf(":%d", DriverHTTPPort)}
+	if restore.ID != "" {
+		args = append(args, "--restore-id", restore.ID)
+		if restore.From != "" {
+			args = append(args, "--restore-from", restore.From)
+		}
+	}
 	c := corev1.Container{
 		Name:  RoleDriver,
 		Image: image,
-		Args: []string{"driver",
-			"--job-file", jobDir + "/" + JobFileKey,
-			"--listen", fmt.Sprintf(":%d", DriverRPCPort),
-			"--http", fmt.Sprintf(":%d", DriverHTTPPort)},
+		Args:  args,
 		Ports: []corev1.ContainerPort{
 			{Name: "rpc", ContainerPort: DriverRPCPort, Protocol: corev1.ProtocolTCP},
 			{Name: "http", ContainerPort: DriverHTTPPort, Protocol: corev1.ProtocolTCP},

@@ -69,7 +69,7 @@ func rawSpec(t *testing.T, v any) *runtime.RawExtension {
 // Both pods: locked down, secret from the job's Secret, no API token, and
 // restarted by the operator rather than the kubelet.
 func TestPodsAreLockedDown(t *testing.T) {
-	driver, err := DriverPod(job(), image)
+	driver, err := DriverPod(job(), image, Restore{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestCheckpointCredentialsAndCAAreMounted(t *testing.T) {
 		}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			driver, _ := DriverPod(job(tc.mutate), image)
+			driver, _ := DriverPod(job(tc.mutate), image, Restore{})
 			executor, _ := ExecutorPod(job(tc.mutate), 1, image)
 			for _, pod := range []*corev1.Pod{driver, executor} {
 				_, credsEnv := env(pod.Spec.Containers[0], "TRIBUTARY_CHECKPOINT_CREDENTIALS_DIR")
@@ -227,7 +227,7 @@ func TestPodTemplatesOverrideTheGeneratedPods(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := job(func(j *v1alpha1.StreamingJob) { j.Spec.Driver.Template = tc.tmpl(t) })
-			pod, err := DriverPod(j, image)
+			pod, err := DriverPod(j, image, Restore{})
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)
@@ -248,7 +248,7 @@ func TestDriverServiceIsHeadless(t *testing.T) {
 		svc.Spec.Selector[LabelRole] != RoleDriver || svc.Spec.Selector[LabelJob] != "clicks" || len(svc.Spec.Ports) != 2 {
 		t.Fatalf("service %+v", svc)
 	}
-	driver, _ := DriverPod(job(), image)
+	driver, _ := DriverPod(job(), image, Restore{})
 	for k, v := range svc.Spec.Selector {
 		if driver.Labels[k] != v {
 			t.Errorf("the selector %v does not select the driver pod %v", svc.Spec.Selector, driver.Labels)

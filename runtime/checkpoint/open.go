@@ -51,8 +51,23 @@ func CredentialsFromEnv() (Credentials, error) {
 
 // Open returns the store a manifest's checkpoint section names: S3 for an
 // s3:// location, a local directory otherwise, and for an empty location
-// the directory <job>.checkpoint under the working directory.
+// the directory <job>.checkpoint under the working directory. A TLS CA
+// Secret is read where the job's pods mount it, the directory
+// TRIBUTARY_CHECKPOINT_CA_DIR.
 func Open(spec v1alpha1.CheckpointSpec, job string, creds Credentials) (Store, error) {
+	var ca []byte
+	if strings.HasPrefix(spec.Location, "s3://") && spec.TLS != nil && spec.TLS.CASecret != nil {
+		var err error
+		if ca, err = os.ReadFile(filepath.Join(os.Getenv("TRIBUTARY_CHECKPOINT_CA_DIR"), "ca.crt")); err != nil {
+			return nil, fmt.Errorf("checkpoint TLS CA (TRIBUTARY_CHECKPOINT_CA_DIR/ca.crt): %w", err)
+		}
+	}
+	return OpenWithCA(spec, job, creds, ca)
+}
+
+// OpenWithCA is Open with the CA bundle given, as the operator reads it
+// from the job's Secret.
+func OpenWithCA(spec v1alpha1.CheckpointSpec, job string, creds Credentials, caPEM []byte) (Store, error) {
 	loc := spec.Location
 	if loc == "" {
 		return NewDir(job + ".checkpoint")
@@ -64,16 +79,9 @@ func Open(spec v1alpha1.CheckpointSpec, job string, creds Credentials) (Store, e
 	if err != nil {
 		return nil, err
 	}
-	cfg := S3Config{Endpoint: spec.Endpoint, Bucket: bucket, Prefix: prefix, Credentials: creds}
+	cfg := S3Config{Endpoint: spec.Endpoint, Bucket: bucket, Prefix: prefix, Credentials: creds, CAPEM: caPEM}
 	if spec.TLS != nil {
 		cfg.Insecure, cfg.SkipVerify = spec.TLS.Disabled, spec.TLS.InsecureSkipVerify
-		if spec.TLS.CASecret != nil {
-			ca, err := os.ReadFile(filepath.Join(os.Getenv("TRIBUTARY_CHECKPOINT_CA_DIR"), "ca.crt"))
-			if err != nil {
-				return nil, fmt.Errorf("checkpoint TLS CA (TRIBUTARY_CHECKPOINT_CA_DIR/ca.crt): %w", err)
-			}
-			cfg.CAPEM = ca
-		}
 	}
 	return NewS3(cfg)
 }
