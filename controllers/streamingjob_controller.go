@@ -199,7 +199,11 @@ func (r *StreamingJobReconciler) writeStatus(ctx context.Context, s *scope, befo
 	if equality.Semantic.DeepEqual(before.Status, job.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, job, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+	// The optimistic lock makes a reconcile that read a stale job (the
+	// cache lags behind the last status write) fail and run again, rather
+	// than count a restart twice.
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := r.Status().Patch(ctx, job, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("writing the status of job %s: %w", job.Name, err)
 	}
 	return nil

@@ -48,9 +48,23 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 	}
 	if pod == nil {
 		if st.DriverPod != "" {
+			// The cache may not have seen the pod created last time.
+			var live corev1.Pod
+			err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.job.Namespace, Name: st.DriverPod}, &live)
+			if err == nil {
+				s.after(time.Second)
+				return nil
+			}
+			if !apierrors.IsNotFound(err) {
+				return fmt.Errorf("reading driver pod %s: %w", st.DriverPod, err)
+			}
 			return r.driverFailed(ctx, s, "the driver pod was deleted")
 		}
 		return r.startDriver(ctx, s)
+	}
+	if podDone(pod) && st.DriverPod == "" && d.StopSavepoint == "" && !d.Completed {
+		// Its end was handled; the cache has not seen it go yet.
+		return r.deletePod(ctx, pod)
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:

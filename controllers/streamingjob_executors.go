@@ -69,15 +69,23 @@ func (r *StreamingJobReconciler) reconcileExecutors(ctx context.Context, s *scop
 		allReady = false
 	}
 	// One changed executor at a time, while the others run: the job keeps
-	// going on them, and recovers the partitions of the one replaced.
-	if len(outdated) > 0 {
+	// going on them, and recovers the partitions of the one replaced. A
+	// changed executor that is not ready anyway (its image cannot be
+	// pulled, say) goes at once.
+	for _, i := range outdated {
 		s.facts.rolling = true
-		if allReady {
-			pod := s.executors[outdated[0]]
-			r.event(s, corev1.EventTypeNormal, "RollingExecutor", "Roll", "executor %s changed: replacing it", pod.Name)
-			return r.deletePod(ctx, pod)
-		}
 		s.after(time.Second)
+		pod := s.executors[i]
+		if podReady(pod) && !allReady {
+			continue
+		}
+		r.event(s, corev1.EventTypeNormal, "RollingExecutor", "Roll", "executor %s changed: replacing it", pod.Name)
+		if err := r.deletePod(ctx, pod); err != nil {
+			return err
+		}
+		if podReady(pod) {
+			break
+		}
 	}
 	return nil
 }

@@ -148,8 +148,8 @@ func checkRunnable(job *v1alpha1.StreamingJob, spec v1alpha1.StreamingJobSpec) e
 	return nil
 }
 
-// podHash identifies a built pod's spec.
-func podHash(pod *corev1.Pod) string { return hashOf(pod.Spec) }
+// podHash identifies a built pod: its spec, labels and annotations.
+func podHash(pod *corev1.Pod) string { return hashOf([]any{pod.Labels, pod.Annotations, pod.Spec}) }
 
 // executorIndex is an executor pod's index, from its label.
 func executorIndex(pod *corev1.Pod) (int, bool) {

@@ -82,9 +82,6 @@ func deriveStatus(s *scope) {
 		executorsWant:  want,
 	}
 	in.suspended = in.suspend && !driverLive && replicas == 0
-	if !in.driverExists {
-		st.DriverPod = ""
-	}
 	if !in.driverReady {
 		st.Lag = ""
 	}
