@@ -47,7 +47,12 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		d.Completed = false // a changed spec starts a new run
 	}
 	if pod == nil {
-		if st.DriverPod != "" {
+		// A driver the operator stopped (for a suspension, an upgrade or a
+		// roll) is gone by design; any other has failed. What the pods
+		// should run is compared with what the last driver was started
+		// with, which survives a status write lost to a conflict.
+		deliberate := s.spec.Suspend || d.SpecHash != s.hashes.spec || d.PodsHash != r.driverPodHash(s)
+		if st.DriverPod != "" && !deliberate {
 			// The cache may not have seen the pod created last time.
 			var live corev1.Pod
 			err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.job.Namespace, Name: st.DriverPod}, &live)
@@ -60,6 +65,7 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 			}
 			return r.driverFailed(ctx, s, "the driver pod was deleted")
 		}
+		st.DriverPod = ""
 		return r.startDriver(ctx, s)
 	}
 	if podDone(pod) && st.DriverPod == "" && d.StopSavepoint == "" && !d.Completed {
@@ -228,7 +234,7 @@ func (r *StreamingJobReconciler) startDriver(ctx context.Context, s *scope) erro
 		r.event(s, corev1.EventTypeNormal, "Started", "Start", "started driver %s", pod.Name)
 	}
 	st.NextRestartTime = nil
-	d.SpecHash, d.Generation = s.hashes.spec, job.Generation
+	d.SpecHash, d.PodsHash, d.Generation = s.hashes.spec, pod.Annotations[annotationPodHash], job.Generation
 	s.after(time.Second)
 	return nil
 }

@@ -34,7 +34,8 @@ func (r *StreamingJobReconciler) reconcileSavepoints(ctx context.Context, s *sco
 		s.after(2 * time.Second)
 		return nil
 	}
-	name := fmt.Sprintf("%s-%s", s.job.Name, s.now.UTC().Format("20060102-150405"))
+	// Unique per trigger, and readable: when, and which trigger.
+	name := fmt.Sprintf("%s-%s-%s", s.job.Name, s.now.UTC().Format("20060102-150405"), hashOf(trigger)[:6])
 	info, err := r.Drivers.Savepoint(ctx, s.driver, name)
 	if err != nil {
 		r.event(s, corev1.EventTypeWarning, "SavepointFailed", "Savepoint", "savepoint %s: %v; retrying", name, err)

@@ -463,8 +463,9 @@ type DeployedStatus struct {
 	// restart the job when they change.
 	// +optional
 	SpecHash string `json:"specHash,omitempty"`
-	// PodsHash identifies the pods' own fields (resources, templates):
-	// when only it changes, the pods are rolled and the state kept.
+	// PodsHash identifies the driver pod started last (its resources,
+	// template and start arguments): when only it changes, the driver is
+	// rolled and the state kept.
 	// +optional
 	PodsHash string `json:"podsHash,omitempty"`
 	// Generation is the spec generation the pods were built from.

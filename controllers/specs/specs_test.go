@@ -279,3 +279,25 @@ func TestJobConfigMapHoldsARunnableManifest(t *testing.T) {
 		t.Fatalf("secret %+v", s)
 	}
 }
+
+// How a driver starts: from its own checkpoints, once from a savepoint, or
+// once from empty.
+func TestDriverRestoreArguments(t *testing.T) {
+	for _, tc := range []struct {
+		restore Restore
+		want    string
+	}{
+		{Restore{}, ""},
+		{Restore{ID: "stateless-ab12-1"}, " --restore-id stateless-ab12-1"},
+		{Restore{ID: "savepoint-x", From: "s3://jobs/clicks/savepoints/x"}, " --restore-id savepoint-x --restore-from s3://jobs/clicks/savepoints/x"},
+	} {
+		pod, err := DriverPod(job(), image, tc.restore)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := strings.Join(pod.Spec.Containers[0].Args, " ")
+		if want := "driver --job-file /etc/tributary/job/job.yaml --listen :7077 --http :8080" + tc.want; args != want {
+			t.Errorf("%+v: args %q, want %q", tc.restore, args, want)
+		}
+	}
+}
