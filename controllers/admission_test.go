@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
 
@@ -93,5 +95,27 @@ spec:
 				t.Fatalf("the API server answered %v; want a refusal mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// kubectl get shows the columns users look for, and kubectl scale works.
+func TestTheCRDHasPrinterColumnsAndScale(t *testing.T) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "streamingjobs.tributary.dev"}, crd); err != nil {
+		t.Fatal(err)
+	}
+	v := crd.Spec.Versions[0]
+	var names []string
+	for _, c := range v.AdditionalPrinterColumns {
+		if c.Priority == 0 {
+			names = append(names, c.Name)
+		}
+	}
+	if got := strings.Join(names, ","); got != "Phase,Executors,Last Batch,Lag,Restarts,Age" {
+		t.Errorf("printer columns %s", got)
+	}
+	if s := v.Subresources; s == nil || s.Status == nil || s.Scale == nil || s.Scale.SpecReplicasPath != ".spec.executors.replicas" ||
+		s.Scale.LabelSelectorPath == nil {
+		t.Errorf("subresources %+v", s)
 	}
 }

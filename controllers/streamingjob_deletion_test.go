@@ -59,6 +59,19 @@ func TestSavepointsAndDeletionWithEachRetentionPolicy(t *testing.T) {
 		t.Errorf("savepoints restarted the driver, or said nothing:\n%s", e.events("gone"))
 	}
 
+	// Another job starts from the savepoint, once.
+	copyJob := strings.Replace(e.jobManifest("copy", 0, ""), "  restartPolicy:", "  restoreFrom: "+first.Location+"\n  restartPolicy:", 1)
+	e.create(copyJob)
+	e.waitFor("copy", "running from the savepoint", time.Minute, running)
+	if st := e.driverStatus("copy"); st.Checkpoints.RecoveredFrom == "" || !strings.Contains(e.kubelet.logs("copy-driver"), `"msg":"restored"`) {
+		t.Errorf("the job with restoreFrom did not start from the savepoint: %+v", st.Checkpoints)
+	}
+	e.kubelet.kill("copy-driver")
+	e.waitFor("copy", "restarted", time.Minute, func(j *v1alpha1.StreamingJob) bool { return j.Status.Restarts == 1 && running(j) })
+	if log := e.kubelet.logs("copy-driver"); strings.Count(log, `"msg":"restored"`) != 1 {
+		t.Error("a restart went back to the savepoint instead of resuming")
+	}
+
 	e.deleteJob("kept")
 	if log := e.kubelet.logs("kept-driver"); !strings.Contains(log, "finishing the batches already cut") {
 		t.Error("the deleted job's driver did not stop gracefully")

@@ -89,6 +89,12 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		}
 		return r.driverFailed(ctx, s, podFailure(pod))
 	}
+	if d.StopSavepoint != "" {
+		// Asked to stop with a savepoint: it exits when it has one.
+		s.facts.upgrading = true
+		s.after(time.Second)
+		return nil
+	}
 	if r.rollBackIfStuck(s) {
 		s.after(time.Millisecond)
 		return nil
