@@ -54,7 +54,7 @@ type podProc struct {
 	ready    bool
 	termed   bool
 	done     chan struct{}
-	err      error
+	exitCode int // once done
 	logs     *syncWriter
 }
 
@@ -155,7 +155,7 @@ func (k *testKubelet) kill(podName string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, p := range k.procs {
-		if p.name == podName && p.cmd.ProcessState == nil {
+		if p.name == podName && !p.isDone() {
 			_ = p.cmd.Process.Kill()
 		}
 	}
@@ -200,7 +200,7 @@ func (k *testKubelet) syncPod(ctx context.Context, pod *corev1.Pod) {
 	pulling := k.pulling[pod.Labels[specs.LabelJob]] || strings.Contains(pod.Spec.Containers[0].Image, "unpullable")
 	k.mu.Unlock()
 	if !pod.DeletionTimestamp.IsZero() {
-		if p != nil && p.cmd.ProcessState == nil && !p.isDone() {
+		if p != nil && !p.isDone() {
 			if !p.termed {
 				p.termed = true
 				_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -223,10 +223,7 @@ func (k *testKubelet) syncPod(ctx context.Context, pod *corev1.Pod) {
 		k.start(ctx, pod)
 	case p != nil && p.isDone() && pod.Status.Phase == corev1.PodRunning:
 		k.setStatus(ctx, pod, func(st *corev1.PodStatus) {
-			code := int32(0)
-			if p.cmd.ProcessState != nil {
-				code = int32(p.cmd.ProcessState.ExitCode())
-			}
+			code := int32(p.exitCode)
 			st.Phase = corev1.PodSucceeded
 			if code != 0 {
 				st.Phase = corev1.PodFailed
@@ -378,7 +375,8 @@ func (k *testKubelet) start(ctx context.Context, pod *corev1.Pod) {
 		return
 	}
 	go func() {
-		p.err = cmd.Wait()
+		_ = cmd.Wait()
+		p.exitCode = cmd.ProcessState.ExitCode()
 		close(p.done)
 	}()
 	k.mu.Lock()

@@ -106,8 +106,12 @@ func (s *scope) after(d time.Duration) {
 // what it observed and written once, at the end; observedGeneration only
 // when every phase succeeded.
 func (r *StreamingJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	// The job is read from the API server, not the cache: its status is
+	// the operator's memory (restarts, what the pods were started with),
+	// and a reconcile that acted on the status before its own last write
+	// would act twice.
 	job := &v1alpha1.StreamingJob{}
-	if err := r.Get(ctx, req.NamespacedName, job); err != nil {
+	if err := r.APIReader.Get(ctx, req.NamespacedName, job); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Metrics.forget(req.NamespacedName)
 		}

@@ -205,7 +205,7 @@ func (r *StreamingJobReconciler) startDriver(ctx context.Context, s *scope) erro
 		d.RestoreFrom, d.RestoredFrom = s.spec.RestoreFrom, s.spec.RestoreFrom
 	case !upgrade || d.RolledBackFrom != "":
 	case s.spec.UpgradeMode == v1alpha1.UpgradeStateless:
-		d.RestoreID, d.RestoreFrom = fmt.Sprintf("stateless-%s-%d", s.hashes.spec, s.now.Unix()), ""
+		d.RestoreID, d.RestoreFrom = fmt.Sprintf("stateless-%s-g%d", s.hashes.spec, job.Generation), ""
 	}
 	cm, err := specs.JobConfigMap(&v1alpha1.StreamingJob{ObjectMeta: job.ObjectMeta, Spec: s.spec})
 	if err != nil {

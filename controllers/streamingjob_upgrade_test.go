@@ -106,7 +106,7 @@ func TestUpgradeModes(t *testing.T) {
 	})
 	st = e.upgraded("wc", old)
 	if job := e.get("wc"); st.Checkpoints.RecoveredFrom == "" || job.Status.Restarts != 0 || e.pod("wc-driver").Labels["team"] != "streams" {
-		t.Errorf("driver roll: recovered %q, restarts %d", st.Checkpoints.RecoveredFrom, job.Status.Restarts)
+		t.Errorf("driver roll: recovered %q, restarts %d; events:\n%s", st.Checkpoints.RecoveredFrom, job.Status.Restarts, e.events("wc"))
 	}
 }
 
