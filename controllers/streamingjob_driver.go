@@ -313,7 +313,9 @@ func (r *StreamingJobReconciler) driverFailed(ctx context.Context, s *scope, why
 	policy := restartPolicyOf(s.spec.RestartPolicy)
 	st.DriverPod, st.DriverRunningSince = "", nil
 	if s.driver != nil {
-		if err := r.deletePod(ctx, s.driver); err != nil {
+		// A driver failed while still running (stalled, never ready) gets
+		// no graceful stop: it could not finish one.
+		if err := r.deletePod(ctx, s.driver, client.GracePeriodSeconds(failedDriverGrace)); err != nil {
 			return err
 		}
 	}
@@ -335,9 +337,14 @@ func (r *StreamingJobReconciler) driverFailed(ctx context.Context, s *scope, why
 	return nil
 }
 
-// deletePod deletes a pod, gracefully, if it is still the one observed.
-func (r *StreamingJobReconciler) deletePod(ctx context.Context, pod *corev1.Pod) error {
-	err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID})
+// failedDriverGrace is the termination grace of a driver that failed while
+// running: enough to flush its logs.
+const failedDriverGrace = 5
+
+// deletePod deletes a pod, within its grace period unless opts say
+// otherwise, if it is still the one observed.
+func (r *StreamingJobReconciler) deletePod(ctx context.Context, pod *corev1.Pod, opts ...client.DeleteOption) error {
+	err := r.Delete(ctx, pod, append(opts, client.Preconditions{UID: &pod.UID})...)
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)
 	}

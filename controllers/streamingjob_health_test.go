@@ -96,3 +96,25 @@ func TestABoundedJobCompletes(t *testing.T) {
 		t.Error("the finished driver pod is not kept for its logs")
 	}
 }
+
+// With restartOnStall, a stalled driver is restarted; a driver that does
+// not become ready within health.readyTimeout (it cannot reach its store to
+// recover) counts as failed and is restarted too, with the backoff, until
+// one runs.
+func TestStalledAndUnreadyDriversAreRestarted(t *testing.T) {
+	e := startOperator(t)
+	e.create(e.jobManifest("wc", 0, "  health: {stallBatches: 4, restartOnStall: true, readyTimeout: 3s}\n"))
+	e.waitFor("wc", "running", time.Minute, running)
+	e.minio.Stop()
+	e.waitFor("wc", "restarted for its stall", time.Minute, func(*v1alpha1.StreamingJob) bool {
+		return strings.Contains(e.events("wc"), "the job stalled: no batch has completed")
+	})
+	e.waitFor("wc", "restarted for not becoming ready", time.Minute, func(*v1alpha1.StreamingJob) bool {
+		return strings.Contains(e.events("wc"), "the driver did not become ready within 3s")
+	})
+	e.minio.Restart()
+	job := e.waitFor("wc", "running again", 2*time.Minute, running)
+	if job.Status.Restarts < 2 {
+		t.Errorf("restarts %d", job.Status.Restarts)
+	}
+}
