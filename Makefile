@@ -4,7 +4,7 @@ PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio envtest
+.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio envtest image-tar
 
 all: build
 
@@ -16,6 +16,16 @@ build:
 ## real servers the hack/ scripts build (MinIO, kube-apiserver and etcd).
 test: minio envtest
 	KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -race -count=1 $(PKGS)
+	cd hack/image && $(GO) test -count=1 ./...
+
+## image-tar: the image, without Docker, as bin/tributary-image.tar (docker load, ctr images import).
+IMAGE ?= tributary:$(VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+image-tar:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/tributary-dev/tributary/internal/cli.Version=$(VERSION)" \
+		-o bin/image/tributary ./cmd/tributary
+	cd hack/image && $(GO) run . -binary $(CURDIR)/bin/image/tributary -tag $(IMAGE) -out $(CURDIR)/bin/tributary-image.tar
+	@echo "wrote bin/tributary-image.tar ($(IMAGE))"
 
 ## minio: build MinIO once (cached in ~/.cache/tributary) and link bin/minio.
 minio:
