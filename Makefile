@@ -17,6 +17,7 @@ build:
 test: minio envtest
 	KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -race -count=1 $(PKGS)
 	cd hack/image && $(GO) test -count=1 ./...
+	cd hack/checks && KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -count=1 ./...
 
 ## image-tar: the image, without Docker, as bin/tributary-image.tar (docker load, ctr images import).
 IMAGE ?= tributary:$(VERSION)
@@ -48,6 +49,8 @@ fuzz:
 ## lint: go vet plus a gofmt check.
 lint:
 	$(GO) vet $(PKGS)
+	cd hack/image && $(GO) vet ./...
+	cd hack/checks && $(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
