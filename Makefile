@@ -4,7 +4,7 @@ PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio envtest image-tar
+.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio envtest helm image-tar
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 
 ## test: the README's test command; unit tests with the race detector, against
 ## real servers the hack/ scripts build (MinIO, kube-apiserver and etcd).
-test: minio envtest
+test: minio envtest helm
 	KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -race -count=1 $(PKGS)
 	cd hack/image && $(GO) test -count=1 ./...
 	cd hack/checks && KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -count=1 ./...
@@ -27,6 +27,10 @@ image-tar:
 		-o bin/image/tributary ./cmd/tributary
 	cd hack/image && $(GO) run . -binary $(CURDIR)/bin/image/tributary -tag $(IMAGE) -out $(CURDIR)/bin/tributary-image.tar
 	@echo "wrote bin/tributary-image.tar ($(IMAGE))"
+
+## helm: build helm once (cached in ~/.cache/tributary) and link bin/helm.
+helm:
+	hack/helm.sh
 
 ## minio: build MinIO once (cached in ~/.cache/tributary) and link bin/minio.
 minio:
@@ -71,14 +75,15 @@ generate: $(CONTROLLER_GEN) $(PROTO_TOOLS)
 		--go-grpc_out=. --go-grpc_opt=module=github.com/tributary-dev/tributary proto/tributary/cluster/v1/cluster.proto
 	$(GO) generate $(PKGS)
 
-## manifests: the CRD (config/crd/bases), the operator's RBAC (config/rbac) and the API reference (docs/api.md).
+## manifests: the CRD (config/crd/bases), the operator's RBAC (config/rbac), their copies in the Helm chart, and the API reference (docs/api.md).
 manifests: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	hack/chart-sync.sh
 	$(GO) run ./hack/apidocs config/crd/bases/tributary.dev_streamingjobs.yaml > docs/api.md
 
 ## verify-generated: fail when generated files differ from what is committed.
 verify-generated: generate manifests
-	@git diff --exit-code -- api config docs/api.md runtime/cluster/clusterpb || { echo "generated files drifted: run make generate manifests and commit" >&2; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- api config docs/api.md runtime/cluster/clusterpb); \
+	@git diff --exit-code -- api config charts docs/api.md runtime/cluster/clusterpb || { echo "generated files drifted: run make generate manifests and commit" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- api config charts docs/api.md runtime/cluster/clusterpb); \
 	if [ -n "$$untracked" ]; then echo "untracked generated files: $$untracked" >&2; exit 1; fi
