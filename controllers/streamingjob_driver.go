@@ -33,7 +33,6 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 	d := &st.Deployed
 	pod := s.driver
 	if pod != nil && !pod.DeletionTimestamp.IsZero() {
-		s.facts.driverStopping = true
 		s.after(time.Second)
 		return nil
 	}

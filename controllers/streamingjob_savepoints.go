@@ -30,7 +30,6 @@ func (r *StreamingJobReconciler) reconcileSavepoints(ctx context.Context, s *sco
 		return nil
 	}
 	if s.driver == nil || !podReady(s.driver) || r.Drivers == nil {
-		s.facts.savepointPending = true
 		s.after(2 * time.Second)
 		return nil
 	}
@@ -39,7 +38,6 @@ func (r *StreamingJobReconciler) reconcileSavepoints(ctx context.Context, s *sco
 	info, err := r.Drivers.Savepoint(ctx, s.driver, name)
 	if err != nil {
 		r.event(s, corev1.EventTypeWarning, "SavepointFailed", "Savepoint", "savepoint %s: %v; retrying", name, err)
-		s.facts.savepointPending = true
 		s.after(10 * time.Second)
 		return nil
 	}

@@ -13,7 +13,6 @@ import (
 type facts struct {
 	invalidSpec       string // the spec cannot run: why
 	driverUnreachable string // the driver's /status did not answer: why
-	driverStopping    bool
 	suspending        bool
 	suspended         bool
 	upgrading         bool
@@ -23,7 +22,6 @@ type facts struct {
 	lastFailure       string
 	notStarting       string // a pod pending too long: why
 	stalled           string // no batch completes: why
-	savepointPending  bool
 	deleting          bool
 }
 
@@ -133,6 +131,9 @@ func derive(in statusInput) derived {
 		out.phase, out.message = v1alpha1.PhaseRecovering, "a new driver is recovering from the checkpoint"
 	case in.driverReady:
 		out.phase, out.message = v1alpha1.PhaseRunning, "running"
+		if in.driverUnreachable != "" {
+			out.message = "running; its status endpoint did not answer: " + in.driverUnreachable
+		}
 	default:
 		out.phase, out.message = v1alpha1.PhasePending, "starting the driver"
 	}
