@@ -1,6 +1,7 @@
 // Command image writes Tributary's container image as a tarball without
 // Docker: one layer holding the static tributary binary, with manager,
-// driver and executor linked to it, running as a non-root user. The same
+// driver and executor linked to it, running as a non-root user. It also
+// writes the local cluster's pause image (./pause) the same way. The same
 // image runs the operator and every job pod; `docker load` and
 // `ctr images import` take the tarball. This module is build tooling only:
 // the product does not depend on it.
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,22 +32,34 @@ const (
 	user   = "65532:65532"
 )
 
-// roles are linked to the binary, which dispatches on its name.
-var roles = []string{"manager", "driver", "executor"}
-
 func main() {
-	binary := flag.String("binary", "", "the static tributary binary (CGO_ENABLED=0)")
+	binary := flag.String("binary", "", "the static binary (CGO_ENABLED=0)")
 	tag := flag.String("tag", "tributary:dev", "the image's name and tag")
 	out := flag.String("out", "tributary-image.tar", "the tarball to write")
+	cmd := flag.String("name", "tributary", "the binary's name in the image: /usr/local/bin/NAME, the entrypoint")
+	// The roles are linked to tributary, which dispatches on its name.
+	links := flag.String("links", "manager,driver,executor", "names linked to the binary, comma-separated")
 	flag.Parse()
-	if err := run(*binary, *tag, *out); err != nil {
+	img := spec{name: *cmd}
+	if *links != "" {
+		img.links = strings.Split(*links, ",")
+	}
+	if err := run(*binary, *tag, *out, img); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binary, tag, out string) error {
-	img, err := build(binary)
+// spec is what goes into an image besides the binary.
+type spec struct {
+	name  string   // the binary's file name, and the entrypoint
+	links []string // other names for it
+}
+
+var tributary = spec{name: "tributary", links: []string{"manager", "driver", "executor"}}
+
+func run(binary, tag, out string, s spec) error {
+	img, err := build(binary, s)
 	if err != nil {
 		return err
 	}
@@ -60,12 +74,12 @@ func run(binary, tag, out string) error {
 }
 
 // build returns the image: no base, one layer, the binary as entrypoint.
-func build(binary string) (v1.Image, error) {
+func build(binary string, s spec) (v1.Image, error) {
 	data, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, err
 	}
-	layerTar, err := layerOf(data)
+	layerTar, err := layerOf(data, s)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +99,7 @@ func build(binary string) (v1.Image, error) {
 	}
 	cfg = cfg.DeepCopy()
 	cfg.Architecture, cfg.OS = "amd64", "linux"
-	cfg.Config.Entrypoint = []string{"/" + binDir + "tributary"}
+	cfg.Config.Entrypoint = []string{"/" + binDir + s.name}
 	cfg.Config.User = user
 	cfg.Config.WorkingDir = "/"
 	cfg.Config.Env = []string{"PATH=/usr/local/bin"}
@@ -95,7 +109,7 @@ func build(binary string) (v1.Image, error) {
 
 // layerOf is the layer's tar: the directories, the binary, and a link per
 // role. Timestamps are fixed so that the same binary gives the same image.
-func layerOf(binary []byte) ([]byte, error) {
+func layerOf(binary []byte, s spec) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)
@@ -108,14 +122,14 @@ func layerOf(binary []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: binDir + "tributary", Mode: 0o755, Size: int64(len(binary)), ModTime: epoch}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: binDir + s.name, Mode: 0o755, Size: int64(len(binary)), ModTime: epoch}); err != nil {
 		return nil, err
 	}
 	if _, err := tw.Write(binary); err != nil {
 		return nil, err
 	}
-	for _, role := range roles {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: binDir + role, Linkname: "tributary", Mode: 0o777, ModTime: epoch}); err != nil {
+	for _, link := range s.links {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: binDir + link, Linkname: s.name, Mode: 0o777, ModTime: epoch}); err != nil {
 			return nil, err
 		}
 	}

@@ -21,7 +21,7 @@ func TestTheImageHoldsEveryRoleAndRunsAsNonRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "image.tar")
-	if err := run(binary, "example.com/tributary:test", out); err != nil {
+	if err := run(binary, "example.com/tributary:test", out, tributary); err != nil {
 		t.Fatal(err)
 	}
 	img, err := tarball.ImageFromPath(out, nil)
@@ -61,11 +61,11 @@ func TestTheImageHoldsEveryRoleAndRunsAsNonRoot(t *testing.T) {
 			t.Errorf("no link for %s: %v", role, files)
 		}
 	}
-	first, err := build(binary)
+	first, err := build(binary, tributary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := build(binary)
+	again, err := build(binary, tributary)
 	if err != nil {
 		t.Fatal(err)
 	}
