@@ -38,6 +38,9 @@ func DriverPod(job *v1alpha1.StreamingJob, image string, restore Restore) (*core
 	args := []string{"driver",
 		"--job-file", jobDir + "/" + JobFileKey,
 		"--listen", fmt.Sprintf(":%d", DriverRPCPort),
+		// Executors fetch the driver's blocks at this address: the
+		// listener's own ([::]:7077) is no address to another pod.
+		"--advertise", fmt.Sprintf("$(POD_IP):%d", DriverRPCPort),
 		"--http", fmt.Sprintf(":%d", DriverHTTPPort)}
 	if restore.ID != "" {
 		args = append(args, "--restore-id", restore.ID)
@@ -53,7 +56,7 @@ func DriverPod(job *v1alpha1.StreamingJob, image string, restore Restore) (*core
 			{Name: "rpc", ContainerPort: DriverRPCPort, Protocol: corev1.ProtocolTCP},
 			{Name: "http", ContainerPort: DriverHTTPPort, Protocol: corev1.ProtocolTCP},
 		},
-		Env:       processEnv(job),
+		Env:       append([]corev1.EnvVar{podIPEnv}, processEnv(job)...),
 		Resources: job.Spec.Driver.Resources,
 		// A driver recovering a large state is busy before it serves: the
 		// startup probe gives it time that liveness would not.
@@ -83,12 +86,11 @@ func ExecutorPod(job *v1alpha1.StreamingJob, index int, image string) (*corev1.P
 		args = append(args, "--memory-bytes", strconv.FormatInt(m, 10))
 	}
 	c := corev1.Container{
-		Name:  RoleExecutor,
-		Image: image,
-		Args:  args,
-		Ports: []corev1.ContainerPort{{Name: "blocks", ContainerPort: ExecutorRPCPort, Protocol: corev1.ProtocolTCP}},
-		Env: append([]corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}}, processEnv(job)...),
+		Name:          RoleExecutor,
+		Image:         image,
+		Args:          args,
+		Ports:         []corev1.ContainerPort{{Name: "blocks", ContainerPort: ExecutorRPCPort, Protocol: corev1.ProtocolTCP}},
+		Env:           append([]corev1.EnvVar{podIPEnv}, processEnv(job)...),
 		Resources:     res,
 		LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("blocks")}}, PeriodSeconds: 10, FailureThreshold: 3},
 	}
@@ -103,6 +105,9 @@ func ExecutorPod(job *v1alpha1.StreamingJob, index int, image string) (*corev1.P
 func jobPod(job *v1alpha1.StreamingJob, role, name string, c corev1.Container) *corev1.Pod {
 	c.WorkingDir = workDir
 	c.ImagePullPolicy = corev1.PullIfNotPresent
+	// A failed process's last log lines become its termination message,
+	// which the operator puts in its events and status.
+	c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
 	c.SecurityContext = &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
 		ReadOnlyRootFilesystem:   ptr.To(true),
@@ -143,6 +148,10 @@ func jobPod(job *v1alpha1.StreamingJob, role, name string, c corev1.Container) *
 		},
 	}
 }
+
+// podIPEnv is the pod's IP, which the processes advertise to each other.
+var podIPEnv = corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
+	FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
 
 // processEnv is what both processes read from the environment.
 func processEnv(job *v1alpha1.StreamingJob) []corev1.EnvVar {

@@ -296,7 +296,7 @@ func TestDriverRestoreArguments(t *testing.T) {
 			t.Fatal(err)
 		}
 		args := strings.Join(pod.Spec.Containers[0].Args, " ")
-		if want := "driver --job-file /etc/tributary/job/job.yaml --listen :7077 --http :8080" + tc.want; args != want {
+		if want := "driver --job-file /etc/tributary/job/job.yaml --listen :7077 --advertise $(POD_IP):7077 --http :8080" + tc.want; args != want {
 			t.Errorf("%+v: args %q, want %q", tc.restore, args, want)
 		}
 	}

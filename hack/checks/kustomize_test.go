@@ -44,8 +44,9 @@ func render(t *testing.T, dir string) []*unstructured.Unstructured {
 }
 
 // config/default installs the operator: every object it renders is
-// accepted by a real API server, the operator's Deployment starts job pods
-// from its own image, and its RBAC names its ServiceAccount.
+// accepted by a real API server, the operator's Deployment tells it its
+// pod (to read its own image, which job pods run), and its RBAC names its
+// ServiceAccount.
 func TestConfigDefaultInstallsTheOperator(t *testing.T) {
 	objs := render(t, filepath.Join("..", "..", "config", "default"))
 	kinds := map[string]*unstructured.Unstructured{}
@@ -68,7 +69,7 @@ func TestConfigDefaultInstallsTheOperator(t *testing.T) {
 		data, _ := u.MarshalJSON()
 		_ = k8syaml.Unmarshal(data, &dep)
 		c := dep.Spec.Template.Spec.Containers[0]
-		if len(c.Env) == 0 || c.Env[0].Name != "TRIBUTARY_IMAGE" || c.Env[0].Value != c.Image || dep.Namespace != "tributary-system" ||
+		if len(c.Env) != 2 || c.Env[0].Name != "POD_NAME" || c.Env[1].ValueFrom.FieldRef.FieldPath != "metadata.namespace" || dep.Namespace != "tributary-system" ||
 			dep.Spec.Template.Spec.ServiceAccountName != "tributary-controller-manager" || !strings.Contains(strings.Join(c.Args, " "), "--leader-elect") {
 			t.Errorf("the operator's Deployment: image %s, env %+v, namespace %s, service account %s, args %v",
 				c.Image, c.Env, dep.Namespace, dep.Spec.Template.Spec.ServiceAccountName, c.Args)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -48,12 +51,14 @@ func Scheme() (*runtime.Scheme, error) {
 
 // New returns the operator's manager, with the reconciler registered.
 func New(cfg *rest.Config, o Options) (manager.Manager, error) {
-	if o.Image == "" {
-		return nil, errors.New("the operator needs its image (--image or TRIBUTARY_IMAGE) for jobs that name none")
-	}
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
+	}
+	if o.Image == "" {
+		if o.Image, err = ownImage(cfg, scheme); err != nil {
+			return nil, err
+		}
 	}
 	cacheOpts := cache.Options{}
 	if len(o.Namespaces) > 0 {
@@ -102,4 +107,29 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// ownImage is the image of the operator's own pod (POD_NAME and
+// POD_NAMESPACE, from the downward API): job pods run it unless a job
+// names an image. Reading it from the pod keeps it right however the
+// install changed the image (a kustomize overlay, a Helm value).
+func ownImage(cfg *rest.Config, scheme *runtime.Scheme) (string, error) {
+	name, ns := os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
+	if name == "" || ns == "" {
+		return "", errors.New("the operator needs the image of job pods that name none: --image, TRIBUTARY_IMAGE, or POD_NAME and POD_NAMESPACE to read its own")
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return "", err
+	}
+	var pod corev1.Pod
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &pod); err != nil {
+		return "", fmt.Errorf("reading the operator's own pod %s/%s for its image: %w", ns, name, err)
+	}
+	for _, ctr := range pod.Spec.Containers {
+		if ctr.Name == "manager" {
+			return ctr.Image, nil
+		}
+	}
+	return "", fmt.Errorf("the operator's pod %s/%s has no container named manager", ns, name)
 }

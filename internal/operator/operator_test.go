@@ -132,3 +132,29 @@ tributary_operator_jobs{phase="Upgrading"} 0
 		t.Error(err)
 	}
 }
+
+// With no --image, the operator reads its own from its pod, so that job
+// pods follow whatever image an overlay or a Helm value installed.
+func TestTheOperatorReadsItsOwnImage(t *testing.T) {
+	ctx := context.Background()
+	scheme, _ := Scheme()
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ops"}})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "operator-0", Namespace: "ops"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "manager", Image: "registry.example/tributary:1.2.3"}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("POD_NAME", "operator-0")
+	t.Setenv("POD_NAMESPACE", "ops")
+	if img, err := ownImage(cfg, scheme); err != nil || img != "registry.example/tributary:1.2.3" {
+		t.Errorf("own image %q, %v", img, err)
+	}
+	t.Setenv("POD_NAME", "")
+	if _, err := ownImage(cfg, scheme); err == nil || !strings.Contains(err.Error(), "--image") {
+		t.Errorf("without a pod name: %v", err)
+	}
+}

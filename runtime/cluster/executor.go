@@ -168,17 +168,18 @@ func (e *Executor) Run(ctx context.Context, lis net.Listener) error {
 	if advertise == "" {
 		advertise = lis.Addr().String()
 	}
-	conn, err := grpc.NewClient(e.cfg.DriverAddress, dialOptions(&e.cfg.Auth)...)
-	if err != nil {
-		return fmt.Errorf("driver address %q: %w", e.cfg.DriverAddress, err)
-	}
-	defer conn.Close()
-	client := pb.NewDriverClient(conn)
-
 	lastContact := time.Now()
 	backoff := 100 * time.Millisecond
 	for {
-		connected, done, err := e.session(ctx, client, advertise)
+		// A connection per session: a replaced driver (a new pod, with a
+		// new IP behind the same name) is resolved afresh, rather than
+		// after gRPC's DNS re-resolution interval of 30 s.
+		conn, err := grpc.NewClient(e.cfg.DriverAddress, dialOptions(&e.cfg.Auth)...)
+		if err != nil {
+			return fmt.Errorf("driver address %q: %w", e.cfg.DriverAddress, err)
+		}
+		connected, done, err := e.session(ctx, pb.NewDriverClient(conn), advertise)
+		conn.Close()
 		if done || ctx.Err() != nil {
 			return err
 		}
