@@ -118,8 +118,12 @@ current-context: local
 KC
 }
 
-# prepare_host makes the changes ../shared/notes/local-cluster.md lists.
+# prepare_host installs what Debian provides (runc, the CNI plugins,
+# iptables) and makes the changes ../shared/notes/local-cluster.md lists.
 prepare_host() {
+  if ! command -v runc >/dev/null || [ ! -x /usr/lib/cni/bridge ] || ! command -v iptables >/dev/null || ! command -v conntrack >/dev/null; then
+    apt-get install -y --no-install-recommends runc containernetworking-plugins iptables conntrack >/dev/null
+  fi
   mount --make-rshared /
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
