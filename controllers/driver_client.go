@@ -19,15 +19,12 @@ import (
 	"github.com/tributary-dev/tributary/runtime/cluster"
 )
 
-// driverView is the part of a driver's /status the operator uses.
-type driverView = cluster.Status
-
 // DriverClient reaches a driver pod's HTTP endpoint: how the operator
 // learns a job's progress and asks for savepoints, stops and drains. Job
 // pods hold no Kubernetes credentials; the operator calls them.
 type DriverClient interface {
 	// Status is the driver's /status.
-	Status(ctx context.Context, driver *corev1.Pod) (*driverView, error)
+	Status(ctx context.Context, driver *corev1.Pod) (*cluster.Status, error)
 	// Savepoint takes a savepoint of the running job and waits for it.
 	Savepoint(ctx context.Context, driver *corev1.Pod, name string) (runtime.SavepointInfo, error)
 	// Stop stops the job gracefully, taking the savepoint name if set; the
@@ -94,7 +91,7 @@ func (c *HTTPDriverClient) call(ctx context.Context, driver *corev1.Pod, method,
 	return nil
 }
 
-func (c *HTTPDriverClient) Status(ctx context.Context, driver *corev1.Pod) (*driverView, error) {
+func (c *HTTPDriverClient) Status(ctx context.Context, driver *corev1.Pod) (*cluster.Status, error) {
 	var st cluster.Status
 	if err := c.call(ctx, driver, http.MethodGet, "/status", 3*time.Second, &st); err != nil {
 		return nil, err

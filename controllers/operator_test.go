@@ -25,6 +25,7 @@ import (
 	"github.com/tributary-dev/tributary/controllers/specs"
 	"github.com/tributary-dev/tributary/runtime/checkpoint"
 	"github.com/tributary-dev/tributary/runtime/checkpoint/miniotest"
+	"github.com/tributary-dev/tributary/runtime/cluster"
 )
 
 // operatorEnv is one test's world: a namespace of its own on the envtest
@@ -213,7 +214,7 @@ func (e *operatorEnv) events(name string) string {
 }
 
 // driverStatus is the job's driver's /status, as the operator reads it.
-func (e *operatorEnv) driverStatus(job string) *driverView {
+func (e *operatorEnv) driverStatus(job string) *cluster.Status {
 	e.t.Helper()
 	pod := e.pod(job + "-driver")
 	if pod == nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
 	"github.com/tributary-dev/tributary/controllers/specs"
+	"github.com/tributary-dev/tributary/runtime/cluster"
 )
 
 // finalizer holds a deleted job until its driver has stopped gracefully
@@ -74,16 +75,18 @@ func (r *StreamingJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 // scope is what one reconcile read, and what it decided: each phase reads
 // and changes it, and the status is derived from it once, at the end.
 type scope struct {
-	log    logr.Logger
-	job    *v1alpha1.StreamingJob
-	now    time.Time
-	spec   v1alpha1.StreamingJobSpec // effective: the spec, or a rollback's
-	hashes hashes
+	log  logr.Logger
+	job  *v1alpha1.StreamingJob
+	now  time.Time
+	spec v1alpha1.StreamingJobSpec // effective: the spec, or a rollback's
+	// specHash covers the fields of spec that change the job itself: a
+	// change is an upgrade, applied by spec.upgradeMode.
+	specHash string
 
 	driver    *corev1.Pod
 	executors map[int]*corev1.Pod
 	// driverStatus is the driver's /status, when it answered.
-	driverStatus *driverView
+	driverStatus *cluster.Status
 	facts        facts
 
 	requeue time.Duration

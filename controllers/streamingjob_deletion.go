@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
+	"github.com/tributary-dev/tributary/runtime"
 	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
 
@@ -69,7 +70,7 @@ func (r *StreamingJobReconciler) deleteCheckpoints(ctx context.Context, job *v1a
 	}
 	n := 0
 	for _, key := range keys {
-		if strings.HasPrefix(key, "savepoints/") {
+		if strings.HasPrefix(key, runtime.SavepointsDir) {
 			continue
 		}
 		if err := store.Delete(ctx, key); err != nil {

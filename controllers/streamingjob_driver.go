@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
 	"github.com/tributary-dev/tributary/controllers/specs"
+	"github.com/tributary-dev/tributary/runtime"
 )
 
 // Defaults of spec.health and spec.rollback.
@@ -37,7 +37,7 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		return nil
 	}
 	if d.Completed || d.Failed != "" {
-		if d.SpecHash == s.hashes.spec || pod != nil && !podDone(pod) {
+		if d.SpecHash == s.specHash || pod != nil && !podDone(pod) {
 			if d.Failed != "" && pod != nil {
 				return r.deletePod(ctx, pod)
 			}
@@ -50,7 +50,7 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		// roll) is gone by design; any other has failed. What the pods
 		// should run is compared with what the last driver was started
 		// with, which survives a status write lost to a conflict.
-		deliberate := s.spec.Suspend || d.SpecHash != s.hashes.spec || d.PodsHash != r.driverPodHash(s)
+		deliberate := s.spec.Suspend || d.SpecHash != s.specHash || d.PodsHash != r.driverPodHash(s)
 		if st.DriverPod != "" && !deliberate {
 			// The cache may not have seen the pod created last time.
 			var live corev1.Pod
@@ -76,7 +76,7 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		if d.StopSavepoint != "" {
 			return r.stoppedWithSavepoint(ctx, s, true)
 		}
-		if d.SpecHash == s.hashes.spec {
+		if d.SpecHash == s.specHash {
 			d.Completed = true
 			r.event(s, corev1.EventTypeNormal, "Completed", "Complete", "the bounded job finished its run")
 			return nil
@@ -103,7 +103,7 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		s.facts.suspending = true
 		r.event(s, corev1.EventTypeNormal, "Suspending", "Suspend", "stopping the driver at a batch boundary, with a final checkpoint")
 		return r.stopDriver(ctx, s, "")
-	case pod.Annotations[annotationSpecHash] != s.hashes.spec:
+	case pod.Annotations[annotationSpecHash] != s.specHash:
 		s.facts.upgrading = true
 		savepoint := ""
 		if s.spec.UpgradeMode == v1alpha1.UpgradeSavepoint && d.RolledBackFrom == "" && podReady(pod) {
@@ -197,14 +197,14 @@ func (r *StreamingJobReconciler) startDriver(ctx context.Context, s *scope) erro
 		s.after(st.NextRestartTime.Sub(s.now))
 		return nil
 	}
-	upgrade := d.SpecHash != "" && d.SpecHash != s.hashes.spec
+	upgrade := d.SpecHash != "" && d.SpecHash != s.specHash
 	switch {
 	case s.spec.RestoreFrom != "" && s.spec.RestoreFrom != d.RestoredFrom:
 		d.RestoreID = "restore-" + hashOf([]any{s.spec.RestoreFrom, job.UID, job.Generation})
 		d.RestoreFrom, d.RestoredFrom = s.spec.RestoreFrom, s.spec.RestoreFrom
 	case !upgrade || d.RolledBackFrom != "":
 	case s.spec.UpgradeMode == v1alpha1.UpgradeStateless:
-		d.RestoreID, d.RestoreFrom = fmt.Sprintf("stateless-%s-g%d", s.hashes.spec, job.Generation), ""
+		d.RestoreID, d.RestoreFrom = fmt.Sprintf("stateless-%s-g%d", s.specHash, job.Generation), ""
 	}
 	cm, err := specs.JobConfigMap(&v1alpha1.StreamingJob{ObjectMeta: job.ObjectMeta, Spec: s.spec})
 	if err != nil {
@@ -239,7 +239,7 @@ func (r *StreamingJobReconciler) startDriver(ctx context.Context, s *scope) erro
 		r.event(s, corev1.EventTypeNormal, "Started", "Start", "started driver %s", pod.Name)
 	}
 	st.NextRestartTime = nil
-	d.SpecHash, d.PodsHash, d.Generation = s.hashes.spec, pod.Annotations[annotationPodHash], job.Generation
+	d.SpecHash, d.PodsHash, d.Generation = s.specHash, pod.Annotations[annotationPodHash], job.Generation
 	s.after(time.Second)
 	return nil
 }
@@ -251,7 +251,7 @@ func (r *StreamingJobReconciler) driverPod(s *scope) (*corev1.Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	pod.Annotations = mergeMaps(pod.Annotations, map[string]string{annotationSpecHash: s.hashes.spec, annotationPodHash: podHash(pod)})
+	pod.Annotations = mergeMaps(pod.Annotations, map[string]string{annotationSpecHash: s.specHash, annotationPodHash: podHash(pod)})
 	return pod, controllerutil.SetControllerReference(s.job, pod, r.Scheme())
 }
 
@@ -294,7 +294,7 @@ func (r *StreamingJobReconciler) stoppedWithSavepoint(ctx context.Context, s *sc
 	name := d.StopSavepoint
 	d.StopSavepoint = ""
 	if ok {
-		loc := strings.TrimSuffix(s.spec.Checkpoint.Location, "/") + "/savepoints/" + name
+		loc := runtime.SavepointLocation(s.spec.Checkpoint.Location, name)
 		d.RestoreID, d.RestoreFrom = "savepoint-"+name, loc
 		st.LastSavepoint = &v1alpha1.SavepointRef{Name: name, Location: loc, TakenAt: metav1.Time{Time: s.now}}
 		r.event(s, corev1.EventTypeNormal, "SavepointTaken", "Savepoint", "the stopped driver took savepoint %s at %s", name, loc)

@@ -27,13 +27,6 @@ const (
 	annotationSavepointTrigger = "tributary.dev/savepoint-trigger"
 )
 
-// hashes identify what the pods should run.
-type hashes struct {
-	// spec covers the fields that change the job itself: a change is an
-	// upgrade, applied by spec.upgradeMode.
-	spec string
-}
-
 // jobFields is the part of a spec that the driver runs: a change to any of
 // it restarts the job. The rest (replicas, resources, templates, policies)
 // is applied to running pods, or to pods rolled without losing state.
@@ -79,14 +72,14 @@ func (r *StreamingJobReconciler) reconcileSpec(ctx context.Context, s *scope) er
 			s.spec = withOperationalFields(stable, job.Spec)
 		}
 	}
-	s.hashes.spec = hashOf(jobFields(s.spec))
+	s.specHash = hashOf(jobFields(s.spec))
 	if d.SpecHash != "" && d.SpecHash != specHash && d.Failed != "" {
 		d.Failed = "" // a new spec gets a new chance
 		job.Status.Restarts = 0
 	}
 	if err := checkRunnable(job, s.spec); err != nil {
 		s.facts.invalidSpec = err.Error()
-		s.stop = s.driver == nil || s.driver.Annotations[annotationSpecHash] == s.hashes.spec
+		s.stop = s.driver == nil || s.driver.Annotations[annotationSpecHash] == s.specHash
 		if !s.stop {
 			// Keep running what runs: an upgrade to an invalid spec is not
 			// started, and the running job is still looked after.
@@ -95,7 +88,7 @@ func (r *StreamingJobReconciler) reconcileSpec(ctx context.Context, s *scope) er
 				return err
 			}
 			s.spec = withOperationalFields(running, job.Spec)
-			s.hashes.spec = s.driver.Annotations[annotationSpecHash]
+			s.specHash = s.driver.Annotations[annotationSpecHash]
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
+	"github.com/tributary-dev/tributary/runtime/cluster"
 )
 
 // addStream changes the pipeline: a stateless stream and an output.
@@ -24,7 +25,7 @@ func addStream(name string) func(*v1alpha1.StreamingJob) {
 
 // upgraded waits until a new driver runs generation gen and has completed
 // batches, and returns its /status.
-func (e *operatorEnv) upgraded(name string, old *corev1.Pod) *driverView {
+func (e *operatorEnv) upgraded(name string, old *corev1.Pod) *cluster.Status {
 	e.t.Helper()
 	e.waitFor(name, "upgraded", time.Minute, func(j *v1alpha1.StreamingJob) bool {
 		p := e.pod(name + "-driver")

@@ -152,19 +152,25 @@ func runUntilDone(t *testing.T, c *Context, clock *ManualClock) {
 	}
 }
 
+// runFailureFree runs a checkpointed job that build makes to its end, on a
+// clock and store of its own, with no failure: what its outputs commit is
+// what recovered runs must commit.
+func runFailureFree(t *testing.T, build func(*Context)) {
+	t.Helper()
+	clock := NewManualClock(time.UnixMilli(0))
+	store, _ := checkpoint.NewDir(t.TempDir())
+	c := checkpointedContext(t, clock, store, nil)
+	build(c)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runUntilDone(t, c, clock)
+}
+
 func TestRecoveredRunsCommitWhatAFailureFreeRunCommits(t *testing.T) {
 	const records = 300 * 24 // 24 batches
 	want := newCommittedOutputs()
-	{
-		clock := NewManualClock(time.UnixMilli(0))
-		store, _ := checkpoint.NewDir(t.TempDir())
-		c := checkpointedContext(t, clock, store, nil)
-		statefulWordCount(c, records, want)
-		if err := c.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		runUntilDone(t, c, clock)
-	}
+	runFailureFree(t, func(c *Context) { statefulWordCount(c, records, want) })
 
 	for _, mode := range []string{"local", "cluster"} {
 		t.Run(mode, func(t *testing.T) { recoverRepeatedly(t, mode == "cluster", records, want) })
@@ -492,16 +498,7 @@ func TestStateIsRepartitionedOnResume(t *testing.T) {
 			sinkInto(MapWithState(pairs, StateSpec[string, int, int, Pair[string, int]]{Func: sessionCount, Partitions: parts}).Named("sessions").Stream, out)
 		}
 	}
-	{
-		clock := NewManualClock(time.UnixMilli(0))
-		store, _ := checkpoint.NewDir(t.TempDir())
-		c := checkpointedContext(t, clock, store, nil)
-		build(2, want)(c)
-		if err := c.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		runUntilDone(t, c, clock)
-	}
+	runFailureFree(t, build(2, want))
 	for _, parts := range []int{5, 1} {
 		t.Run(fmt.Sprintf("2 to %d", parts), func(t *testing.T) {
 			got := newCommittedOutputs()

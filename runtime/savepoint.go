@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/tributary-dev/tributary/runtime/checkpoint"
 )
@@ -16,8 +17,15 @@ import (
 // checkpoint location, retention never deletes it, and a job (this one or
 // another) can start from it.
 
-// savepointsDir holds the savepoints under a checkpoint location.
-const savepointsDir = "savepoints/"
+// SavepointsDir holds the savepoints under a checkpoint location; deleting
+// a job's checkpoints leaves it.
+const SavepointsDir = "savepoints/"
+
+// SavepointLocation is where savepoint name of a checkpoint location is:
+// what spec.restoreFrom takes to start from it.
+func SavepointLocation(location, name string) string {
+	return strings.TrimSuffix(location, "/") + "/" + SavepointsDir + name
+}
 
 // Restore starts a job from somewhere other than its own newest checkpoint:
 // from empty (From nil), or from the newest checkpoint at From (a savepoint,
@@ -190,7 +198,7 @@ func (k *checkpointer) copyAs(ctx context.Context, name, key string, t Time) (Sa
 	if key == "" {
 		return SavepointInfo{}, errors.New("no checkpoint written yet: no batch has committed")
 	}
-	to := checkpoint.Sub(k.store, savepointsDir+name)
+	to := checkpoint.Sub(k.store, SavepointsDir+name)
 	if err := k.copyCheckpoint(ctx, k.store, to, key, nil); err != nil {
 		return SavepointInfo{}, err
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +16,7 @@ func outputsAfter(outputs map[string][]string, t Time) map[string][]string {
 	out := map[string][]string{}
 	for key, recs := range outputs {
 		_, at, _ := strings.Cut(key, "@")
-		var bt int64
-		for _, ch := range at {
-			bt = bt*10 + int64(ch-'0')
-		}
-		if Time(bt) > t {
+		if bt, _ := strconv.ParseInt(at, 10, 64); Time(bt) > t {
 			out[key] = recs
 		}
 	}
@@ -33,16 +30,7 @@ func outputsAfter(outputs map[string][]string, t Time) map[string][]string {
 func TestASavepointRestoresIntoAnotherLocationOnce(t *testing.T) {
 	const records = 300 * 14
 	want := newCommittedOutputs()
-	{
-		clock := NewManualClock(time.UnixMilli(0))
-		store, _ := checkpoint.NewDir(t.TempDir())
-		c := checkpointedContext(t, clock, store, nil)
-		statefulWordCount(c, records, want)
-		if err := c.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		runUntilDone(t, c, clock)
-	}
+	runFailureFree(t, func(c *Context) { statefulWordCount(c, records, want) })
 
 	clock := NewManualClock(time.UnixMilli(0))
 	source, _ := checkpoint.NewDir(t.TempDir())

@@ -12,8 +12,7 @@ import (
 )
 
 func main() {
-	roles := map[string]func([]string) int{"manager": cli.ManagerMain, "driver": cli.DriverMain, "executor": cli.ExecutorMain}
-	if role, ok := roles[filepath.Base(os.Args[0])]; ok {
+	if role, ok := cli.RoleMain(filepath.Base(os.Args[0])); ok {
 		os.Exit(role(os.Args[1:]))
 	}
 	os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))

@@ -12,8 +12,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 var chartDir = filepath.Join("..", "..", "charts", "tributary")
@@ -35,18 +33,11 @@ func helm(t *testing.T, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-func decodeAll(t *testing.T, manifest string) map[string]*unstructured.Unstructured {
-	t.Helper()
+// byKind indexes objects as Kind/name.
+func byKind(objs []*unstructured.Unstructured) map[string]*unstructured.Unstructured {
 	out := map[string]*unstructured.Unstructured{}
-	dec := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			break
-		}
-		if len(u.Object) > 0 {
-			out[u.GetKind()+"/"+u.GetName()] = u
-		}
+	for _, u := range objs {
+		out[u.GetKind()+"/"+u.GetName()] = u
 	}
 	return out
 }
@@ -132,7 +123,7 @@ func TestTheChartLintsAndRendersItsValues(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helm template: %v\n%s", err, out)
 			}
-			tc.check(t, decodeAll(t, out))
+			tc.check(t, byKind(decode([]byte(out))))
 		})
 	}
 	// values.schema.json refuses what the chart cannot use.
@@ -151,34 +142,10 @@ func TestTheChartAppliesToAnAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm template: %v\n%s", err, out)
 	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		assets, _ := filepath.Abs(filepath.Join("..", "..", "bin", "k8s"))
-		t.Setenv("KUBEBUILDER_ASSETS", assets)
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("envtest (make envtest builds it): %v", err)
-	}
-	defer func() { _ = env.Stop() }()
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
+	c := startAPIServer(t)
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "tributary-system"}}}
-	if err := c.Create(ctx, ns); err != nil {
+	if err := c.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
-	objs := decodeAll(t, out)
-	for _, first := range []bool{true, false} {
-		for key, o := range objs {
-			if (o.GetKind() == "CustomResourceDefinition") != first {
-				continue
-			}
-			if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
-				t.Errorf("applying %s: %v", key, err)
-			}
-		}
-	}
+	applyAll(t, c, "helm", decode([]byte(out)))
 }

@@ -62,10 +62,10 @@ func newRoot(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
 	root.SetContext(ctx)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCommand(), newValidateCommand(), newVersionCommand(),
-		roleCommand("manager", "Run the operator (in its Deployment)", ManagerMain),
-		roleCommand("driver", "Run a job's driver (in its driver pod)", DriverMain),
-		roleCommand("executor", "Run one of a job's executors (in an executor pod)", ExecutorMain))
+	root.AddCommand(newRunCommand(), newValidateCommand(), newVersionCommand())
+	for _, r := range roles {
+		root.AddCommand(roleCommand(r))
+	}
 	return root
 }
 

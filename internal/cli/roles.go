@@ -25,11 +25,35 @@ import (
 // `tributary manager|driver|executor`, which is how the one image runs
 // every role. Every flag can also be set as TRIBUTARY_<FLAG>.
 
+// role is a process of the cluster.
+type role struct {
+	name, short string
+	main        func([]string) int
+}
+
+var roles = []role{
+	{"manager", "Run the operator (in its Deployment)", ManagerMain},
+	{"driver", "Run a job's driver (in its driver pod)", DriverMain},
+	{"executor", "Run one of a job's executors (in an executor pod)", ExecutorMain},
+}
+
+// RoleMain returns the main of the role named name, for a binary invoked
+// through a link of that name.
+func RoleMain(name string) (func([]string) int, bool) {
+	for _, r := range roles {
+		if r.name == name {
+			return r.main, true
+		}
+	}
+	return nil, false
+}
+
 // roleCommand wraps a role's own flag handling in the CLI.
-func roleCommand(name, short string, main func([]string) int) *cobra.Command {
+func roleCommand(r role) *cobra.Command {
+	main := r.main
 	return &cobra.Command{
-		Use:                name + " [flags]",
-		Short:              short,
+		Use:                r.name + " [flags]",
+		Short:              r.short,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if code := main(args); code != 0 {
