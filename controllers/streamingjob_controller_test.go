@@ -30,7 +30,11 @@ func TestAJobRunsAndAReappliedManifestChangesNothing(t *testing.T) {
 		return u
 	}
 	apply()
-	job := e.waitFor("wc", "running", time.Minute, running)
+	// Running can be reported before the first metadata checkpoint, which
+	// this test also checks, so it waits for both.
+	job := e.waitFor("wc", "running with a checkpoint", time.Minute, func(j *v1alpha1.StreamingJob) bool {
+		return running(j) && j.Status.LastCheckpoint != nil
+	})
 
 	st := job.Status
 	if st.DriverPod != "wc-driver" || st.Executors.Summary != "2/2" || st.Lag == "" || st.LastCheckpoint == nil ||
