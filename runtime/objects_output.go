@@ -2,10 +2,13 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tributary-dev/tributary/runtime/checkpoint"
@@ -121,4 +124,57 @@ func (o *objectsOutput[T]) prepare(ctx context.Context, t Time) (func(context.Co
 // retry waits out an unavailable store: the batch stalls and resumes.
 func (o *objectsOutput[T]) retry(ctx context.Context, what string, op func() error) error {
 	return retryStore(ctx, o.ctx.log.With("stream", o.name), what, op, o.ctx.storeReport(what))
+}
+
+// CommittedBatch is one batch of an object-store output as a reader sees
+// it: the batch time and its records, one JSON value each, in part order.
+type CommittedBatch struct {
+	Time    Time
+	Records []string
+}
+
+// ReadCommitted reads an object-store output as a downstream reader should:
+// only the batches whose commit marker exists, in time order, each with
+// the records of the parts its marker lists. Objects without a marker (a
+// batch being written, or written by a driver that lost its epoch) are
+// ignored. A marker whose parts are missing, or hold another number of
+// records than it says, is an error naming the batch.
+func ReadCommitted(ctx context.Context, store checkpoint.Store) ([]CommittedBatch, error) {
+	keys, err := store.List(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", store, err)
+	}
+	var out []CommittedBatch
+	for _, key := range keys {
+		dir, name, ok := strings.Cut(key, "/")
+		if !ok || name != CommitMarkerName {
+			continue
+		}
+		body, err := store.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("reading the commit marker %s: %w", key, err)
+		}
+		var m CommitMarker
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, fmt.Errorf("batch %s: commit marker %s: %w", dir, key, err)
+		}
+		b := CommittedBatch{Time: m.BatchTime}
+		for _, part := range m.Parts {
+			data, err := store.Get(ctx, part)
+			if err != nil {
+				return nil, fmt.Errorf("batch %s: part %s listed by its commit marker: %w", m.BatchTime, part, err)
+			}
+			for line := range strings.Lines(string(data)) {
+				if line = strings.TrimSuffix(line, "\n"); line != "" {
+					b.Records = append(b.Records, line)
+				}
+			}
+		}
+		if int64(len(b.Records)) != m.Records {
+			return nil, fmt.Errorf("batch %s: %d records in its parts, its commit marker says %d", m.BatchTime, len(b.Records), m.Records)
+		}
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b CommittedBatch) int { return cmp.Compare(a.Time, b.Time) })
+	return out, nil
 }

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,38 +15,14 @@ import (
 // markers does: each marked batch's records, sorted, by batch directory.
 func markedBatches(t *testing.T, store checkpoint.Store) map[string][]string {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := store.List(ctx, "")
+	batches, err := ReadCommitted(context.Background(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]string{}
-	for _, key := range keys {
-		dir, name, _ := strings.Cut(key, "/")
-		if name != CommitMarkerName {
-			continue
-		}
-		body, err := store.Get(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m CommitMarker
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		var lines []string
-		for _, part := range m.Parts {
-			data, err := store.Get(ctx, part)
-			if err != nil {
-				t.Fatalf("%s lists %s: %v", key, part, err)
-			}
-			lines = append(lines, strings.Fields(string(data))...)
-		}
-		if int64(len(lines)) != m.Records {
-			t.Fatalf("%s: %d records in its parts, the marker says %d", key, len(lines), m.Records)
-		}
-		slices.Sort(lines)
-		out[dir] = lines
+	for _, b := range batches {
+		slices.Sort(b.Records)
+		out[BatchDirName(b.Time)] = b.Records
 	}
 	return out
 }
@@ -132,5 +107,38 @@ func fallBackAndRecompute(t *testing.T, cluster bool) {
 	got, want := markedBatches(t, gotStore), markedBatches(t, wantStore)
 	if len(want) != 14 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("committed outputs differ from a failure-free run (%d and %d batches):\n%s", len(got), len(want), diffOutputs(got, want))
+	}
+}
+
+// A reader sees only marked batches, in time order, and a marker that
+// promises what its parts do not hold is an error naming the batch.
+func TestReadCommitted(t *testing.T) {
+	ctx := context.Background()
+	store, _ := checkpoint.NewDir(t.TempDir())
+	put := func(key, body string) {
+		if err := store.Put(ctx, key, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("2000/part-00000.jsonl", "\"c\"\n")
+	put("2000/_SUCCESS", `{"batchTime":2000,"parts":["2000/part-00000.jsonl"],"records":1}`)
+	put("1000/part-00000.jsonl", "\"a\"\n")
+	put("1000/part-00001.jsonl", "\"b\"\n")
+	put("1000/_SUCCESS", `{"batchTime":1000,"parts":["1000/part-00000.jsonl","1000/part-00001.jsonl"],"records":2}`)
+	put("3000/part-00000.jsonl", "\"unmarked\"\n")
+
+	got, err := ReadCommitted(ctx, store)
+	want := []CommittedBatch{{Time: 1000, Records: []string{`"a"`, `"b"`}}, {Time: 2000, Records: []string{`"c"`}}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, %v; want %v", got, err, want)
+	}
+
+	put("4000/_SUCCESS", `{"batchTime":4000,"parts":["4000/part-00000.jsonl"],"records":1}`)
+	if _, err := ReadCommitted(ctx, store); err == nil || !strings.Contains(err.Error(), "batch 4000 ms") {
+		t.Fatalf("a marker listing a missing part: %v", err)
+	}
+	put("4000/part-00000.jsonl", "\"d\"\n\"e\"\n")
+	if _, err := ReadCommitted(ctx, store); err == nil || !strings.Contains(err.Error(), "batch 4000 ms: 2 records in its parts, its commit marker says 1") {
+		t.Fatalf("a marker with the wrong count: %v", err)
 	}
 }

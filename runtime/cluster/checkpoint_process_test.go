@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,45 +66,14 @@ spec:
 // JSON lines.
 func committedBatches(t *testing.T, store checkpoint.Store, output string) [][]string {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := store.List(ctx, output+"/")
+	batches, err := runtime.ReadCommitted(context.Background(), checkpoint.Sub(store, output))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var markers []string
-	for _, k := range keys {
-		if strings.HasSuffix(k, "/"+runtime.CommitMarkerName) {
-			markers = append(markers, k)
-		}
-	}
-	sort.Strings(markers) // batch directories are fixed-width milliseconds
 	var out [][]string
-	for _, key := range markers {
-		body, err := store.Get(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m runtime.CommitMarker
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		var lines []string
-		for _, part := range m.Parts {
-			data, err := store.Get(ctx, output+"/"+part)
-			if err != nil {
-				t.Fatalf("%s lists %s: %v", key, part, err)
-			}
-			for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-				if l != "" {
-					lines = append(lines, l)
-				}
-			}
-		}
-		if int64(len(lines)) != m.Records {
-			t.Fatalf("%s: %d records in its parts, the marker says %d", key, len(lines), m.Records)
-		}
-		sort.Strings(lines)
-		out = append(out, lines)
+	for _, b := range batches {
+		sort.Strings(b.Records)
+		out = append(out, b.Records)
 	}
 	return out
 }
