@@ -366,7 +366,9 @@ type StreamingJobStatus struct {
 	LastSavepoint *SavepointRef `json:"lastSavepoint,omitempty"`
 
 	// Restarts counts the driver restarts since the driver last ran
-	// stably; it resets after restartPolicy.resetAfter.
+	// stably; it resets after restartPolicy.resetAfter. The default puts
+	// 0, not nothing, in kubectl's Restarts column.
+	// +kubebuilder:default=0
 	// +optional
 	Restarts int32 `json:"restarts,omitempty"`
 	// Backoff is the wait before the next driver restart, while one is due.
