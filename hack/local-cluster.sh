@@ -8,8 +8,10 @@
 #
 #   hack/local-cluster.sh build     build (once) every component
 #   hack/local-cluster.sh up        build, then start the cluster; import
-#                                   bin/tributary-image.tar if present; the
+#                                   the image tarballs bin/*-image.tar; the
 #                                   kubeconfig is bin/cluster/kubeconfig
+#   hack/local-cluster.sh load TAR...  import more image tarballs (a
+#                                   re-imported tag needs its pods replaced)
 #   hack/local-cluster.sh down      stop it and remove its state
 #
 # It runs as root: containerd, the kubelet and kube-proxy need it.
@@ -180,16 +182,22 @@ TOML
   wait_for containerd bin/cluster/ctr -a "$sock" version
 }
 
-# import_images puts the pause image, and the Tributary image if built,
-# where the kubelet finds them.
+# import_images puts the pause image, and the images built into bin/
+# (make image-tar, hack/minio.sh image), where the kubelet finds them.
 import_images() {
   local pause_bin="$state/pause"
   (cd hack/image && CGO_ENABLED=0 go build -o "$pause_bin" ./pause && \
     go run . -binary "$pause_bin" -name pause -links "" -tag "$pause_image" -out "$state/pause.tar")
-  bin/cluster/ctr -a "$sock" -n k8s.io images import "$state/pause.tar" >/dev/null
-  if [ -f bin/tributary-image.tar ]; then
-    bin/cluster/ctr -a "$sock" -n k8s.io images import bin/tributary-image.tar >/dev/null
-  fi
+  load "$state/pause.tar"
+  shopt -s nullglob
+  load bin/*-image.tar
+}
+
+load() {
+  for tar in "$@"; do
+    echo "importing $tar" >&2
+    bin/cluster/ctr -a "$sock" -n k8s.io images import "$tar" >/dev/null
+  done
 }
 
 start_node() {
@@ -256,6 +264,10 @@ DNS
 
 up() {
   [ "$(id -u)" = 0 ] || { echo "local-cluster: run as root" >&2; exit 1; }
+  if [ -f "$state/kube-apiserver.pid" ]; then
+    echo "local-cluster: already up ($state); run hack/local-cluster.sh down first" >&2
+    exit 1
+  fi
   build
   hack/setup-envtest.sh
   mkdir -p "$state" "$logs"
@@ -300,6 +312,7 @@ down() {
 case ${1:-} in
   build) build ;;
   up) up ;;
+  load) shift; load "$@" ;;
   down) down ;;
-  *) echo "usage: hack/local-cluster.sh build | up | down" >&2; exit 2 ;;
+  *) echo "usage: hack/local-cluster.sh build | up | load TAR... | down" >&2; exit 2 ;;
 esac
