@@ -4,7 +4,7 @@ PKGS ?= ./...
 BENCH ?= .
 BENCHTIME ?= 1x
 
-.PHONY: all build test bench lint fmt generate manifests verify-generated fuzz minio envtest helm image-tar
+.PHONY: all build test test-e2e test-e2e-local bench lint fmt generate manifests verify-generated fuzz minio envtest helm image-tar
 
 all: build
 
@@ -18,6 +18,15 @@ test: minio envtest helm
 	KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -race -count=1 $(PKGS)
 	cd hack/image && $(GO) test -count=1 ./...
 	cd hack/checks && KUBEBUILDER_ASSETS=$(CURDIR)/bin/k8s $(GO) test -count=1 ./...
+
+## test-e2e: the e2e suite (test/e2e) against the cluster KUBECONFIG names;
+## E2E_IMAGE and E2E_MINIO_IMAGE must be on its nodes (see test/e2e/doc.go).
+test-e2e:
+	$(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e
+
+## test-e2e-local: the e2e suite on a fresh local cluster (hack/local-cluster.sh, as root), as CI runs it.
+test-e2e-local:
+	hack/e2e-local.sh
 
 ## image-tar: the image, without Docker, as bin/tributary-image.tar (docker load, ctr images import).
 IMAGE ?= tributary:$(VERSION)
@@ -53,6 +62,7 @@ fuzz:
 ## lint: go vet plus a gofmt check.
 lint:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e ./test/e2e
 	cd hack/image && $(GO) vet ./...
 	cd hack/checks && $(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
