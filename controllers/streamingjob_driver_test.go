@@ -22,11 +22,10 @@ func TestAFailedDriverIsRestartedAfterItsBackoff(t *testing.T) {
 
 	e.kubelet.kill("wc-driver")
 	job := e.waitFor("wc", "restarting", 20*time.Second, func(j *v1alpha1.StreamingJob) bool { return j.Status.Restarts == 1 })
-	if job.Status.Backoff != "1s" || job.Status.NextRestartTime == nil {
-		t.Errorf("first restart: backoff %q, next restart %v", job.Status.Backoff, job.Status.NextRestartTime)
-	}
-	if job.Status.Phase != v1alpha1.PhaseRecovering {
-		t.Errorf("phase %s while the restart is due", job.Status.Phase)
+	// The status shows the backoff only until the restart, which a loaded
+	// machine can let pass unseen; the event keeps it.
+	if job.Status.NextRestartTime != nil && (job.Status.Backoff != "1s" || job.Status.Phase != v1alpha1.PhaseRecovering) {
+		t.Errorf("first restart: backoff %q, phase %s while the restart is due", job.Status.Backoff, job.Status.Phase)
 	}
 	job = e.waitFor("wc", "running again", time.Minute, running)
 	if d := e.pod("wc-driver"); d.UID == first {
@@ -35,15 +34,18 @@ func TestAFailedDriverIsRestartedAfterItsBackoff(t *testing.T) {
 	if st := e.driverStatus("wc"); st.Checkpoints == nil || st.Checkpoints.RecoveredFrom == "" {
 		t.Errorf("the new driver did not recover from the checkpoint: %+v", st.Checkpoints)
 	}
-	if ev := e.events("wc"); !strings.Contains(ev, "DriverFailed") || !strings.Contains(ev, "Restarted") || !strings.Contains(ev, "Recovered") {
+	if ev := e.events("wc"); !containsAll(ev, "DriverFailed", "restarting it in 1s (restart 1)", "Restarted", "Recovered") {
 		t.Errorf("events:\n%s", ev)
 	}
 
 	// A second failure before the reset: the backoff doubles.
 	e.kubelet.kill("wc-driver")
 	job = e.waitFor("wc", "restarting again", 20*time.Second, func(j *v1alpha1.StreamingJob) bool { return j.Status.Restarts == 2 })
-	if job.Status.Backoff != "2s" {
+	if job.Status.NextRestartTime != nil && job.Status.Backoff != "2s" {
 		t.Errorf("second restart: backoff %q", job.Status.Backoff)
+	}
+	if ev := e.events("wc"); !strings.Contains(ev, "restarting it in 2s (restart 2)") {
+		t.Errorf("events:\n%s", ev)
 	}
 	e.waitFor("wc", "running again", time.Minute, running)
 
