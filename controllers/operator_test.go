@@ -39,7 +39,9 @@ type operatorEnv struct {
 	store   func(prefix string) checkpoint.Store
 }
 
-func startOperator(t *testing.T) *operatorEnv {
+// startOperator starts the operator for one test; opts change its
+// reconciler before it starts.
+func startOperator(t *testing.T, opts ...func(*StreamingJobReconciler)) *operatorEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs jobs' processes against MinIO for half a minute or more; run without -short")
@@ -67,6 +69,9 @@ func startOperator(t *testing.T) *operatorEnv {
 	must(t, err)
 	r := &StreamingJobReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Events: mgr.GetEventRecorder("tributary-operator"),
 		Image: "tributary:test", Drivers: &HTTPDriverClient{HTTP: &http.Client{Timeout: time.Minute}, BaseURL: e.kubelet.driverURL}}
+	for _, opt := range opts {
+		opt(r)
+	}
 	must(t, r.SetupWithManager(mgr, 2))
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

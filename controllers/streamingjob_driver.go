@@ -89,8 +89,16 @@ func (r *StreamingJobReconciler) reconcileDriver(ctx context.Context, s *scope) 
 		return r.driverFailed(ctx, s, podFailure(pod))
 	}
 	if d.StopSavepoint != "" {
-		// Asked to stop with a savepoint: it exits when it has one.
+		// Asked to stop with a savepoint: it exits when it has one, within
+		// the bound the kubelet gives a graceful stop.
 		s.facts.upgrading = true
+		if grace := terminationGrace(pod); d.StopRequestedAt != nil && s.now.Sub(d.StopRequestedAt.Time) > grace {
+			r.event(s, corev1.EventTypeWarning, "SavepointFailed", "Savepoint",
+				"the driver did not stop with savepoint %s within %s, its termination grace period; stopping it without one: the job resumes from its last checkpoint",
+				d.StopSavepoint, grace)
+			d.StopSavepoint, d.StopRequestedAt, st.DriverRunningSince = "", nil, nil
+			return r.deletePod(ctx, pod)
+		}
 		s.after(time.Second)
 		return nil
 	}
@@ -274,7 +282,7 @@ func (r *StreamingJobReconciler) stopDriver(ctx context.Context, s *scope, savep
 	s.after(time.Second)
 	if savepoint != "" && r.Drivers != nil {
 		if err := r.Drivers.Stop(ctx, s.driver, savepoint); err == nil {
-			st.Deployed.StopSavepoint = savepoint
+			st.Deployed.StopSavepoint, st.Deployed.StopRequestedAt = savepoint, &metav1.Time{Time: s.now}
 			st.DriverPod = ""
 			return nil
 		} else {
@@ -292,7 +300,7 @@ func (r *StreamingJobReconciler) stoppedWithSavepoint(ctx context.Context, s *sc
 	st := &s.job.Status
 	d := &st.Deployed
 	name := d.StopSavepoint
-	d.StopSavepoint = ""
+	d.StopSavepoint, d.StopRequestedAt = "", nil
 	if ok {
 		loc := runtime.SavepointLocation(s.spec.Checkpoint.Location, name)
 		d.RestoreID, d.RestoreFrom = "savepoint-"+name, loc

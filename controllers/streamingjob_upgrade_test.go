@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,3 +142,44 @@ func TestAStuckUpgradeRollsBack(t *testing.T) {
 			!meta.IsStatusConditionTrue(j.Status.Conditions, v1alpha1.ConditionDegraded)
 	})
 }
+
+// A driver asked to stop with a savepoint that has not stopped within its
+// pod's termination grace period is stopped without it: the upgrade goes
+// on from the last checkpoint, and an event says why.
+func TestASavepointStopThatHangsFallsBackToTheCheckpoint(t *testing.T) {
+	var skew atomic.Int64
+	e := startOperator(t, func(r *StreamingJobReconciler) {
+		r.Drivers = stopsIgnored{r.Drivers}
+		r.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	e.create(e.jobManifest("wc", 0, ""))
+	e.waitFor("wc", "running", time.Minute, running)
+
+	old := e.pod("wc-driver")
+	e.update("wc", func(j *v1alpha1.StreamingJob) {
+		j.Spec.UpgradeMode = v1alpha1.UpgradeSavepoint
+		addStream("long")(j)
+	})
+	e.waitFor("wc", "asked to stop with a savepoint", time.Minute, func(j *v1alpha1.StreamingJob) bool {
+		return j.Status.Deployed.StopSavepoint != "" && j.Status.Deployed.StopRequestedAt != nil
+	})
+	time.Sleep(2 * time.Second) // reconciles meanwhile wait for the driver
+	if p := e.pod("wc-driver"); p == nil || p.UID != old.UID || p.DeletionTimestamp != nil {
+		t.Fatal("the driver was stopped before its termination grace period ended")
+	}
+
+	skew.Store(int64(61 * time.Second)) // the driver pod's grace is 60s
+	st := e.upgraded("wc", old)
+	job := e.get("wc")
+	if st.Checkpoints.RecoveredFrom == "" || job.Status.LastSavepoint != nil || job.Status.Deployed.StopSavepoint != "" {
+		t.Errorf("recovered from %q, savepoint %+v, deployed %+v", st.Checkpoints.RecoveredFrom, job.Status.LastSavepoint, job.Status.Deployed)
+	}
+	if ev := e.events("wc"); !containsAll(ev, "SavepointFailed", "did not stop with savepoint upgrade-wc-", "within 1m0s") {
+		t.Errorf("events:\n%s", ev)
+	}
+}
+
+// stopsIgnored is a driver that accepts a stop and never acts on it.
+type stopsIgnored struct{ DriverClient }
+
+func (stopsIgnored) Stop(context.Context, *corev1.Pod, string) error { return nil }

@@ -497,6 +497,11 @@ type DeployedStatus struct {
 	// stops, for an upgrade in savepoint mode.
 	// +optional
 	StopSavepoint string `json:"stopSavepoint,omitempty"`
+	// StopRequestedAt is when the driver was asked to stop with
+	// StopSavepoint. A driver still running after its pod's termination
+	// grace period is stopped without the savepoint.
+	// +optional
+	StopRequestedAt *metav1.Time `json:"stopRequestedAt,omitempty"`
 	// Failed says why this spec will not be restarted again (the restart
 	// limit); a changed spec clears it.
 	// +optional
