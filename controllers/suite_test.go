@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -11,9 +10,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
+	"github.com/tributary-dev/tributary/internal/testenv"
 )
 
 // The package's tests run against a real kube-apiserver and etcd (envtest)
@@ -30,26 +29,14 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		assets, _ := filepath.Abs(filepath.Join("..", "bin", "k8s"))
-		if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-			fmt.Fprintln(os.Stderr, "no kube-apiserver for envtest: run make envtest (hack/setup-envtest.sh), or set KUBEBUILDER_ASSETS")
-			return 1
-		}
-		os.Setenv("KUBEBUILDER_ASSETS", assets)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	restCfg = cfg
+	cfg, stop, err := testenv.Start("..")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	restCfg = cfg
 	defer func() {
-		if err := env.Stop(); err != nil {
+		if err := stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 		}
 	}()

@@ -16,32 +16,24 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tributary-dev/tributary/api/v1alpha1"
+	"github.com/tributary-dev/tributary/internal/testenv"
 )
 
 var cfg *rest.Config
 
 func TestMain(m *testing.M) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		assets, _ := filepath.Abs(filepath.Join("..", "..", "bin", "k8s"))
-		if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-			fmt.Fprintln(os.Stderr, "no kube-apiserver for envtest: run make envtest (hack/setup-envtest.sh), or set KUBEBUILDER_ASSETS")
-			os.Exit(1)
-		}
-		os.Setenv("KUBEBUILDER_ASSETS", assets)
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	var stop func() error
 	var err error
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+	if cfg, stop, err = testenv.Start(filepath.Join("..", "..")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
-	_ = env.Stop()
+	_ = stop()
 	os.Exit(code)
 }
 
