@@ -175,7 +175,7 @@ func runsAndWritesOutputs(t *testing.T, j *jobUnderTest) {
 	})
 	j.verifyOutputs(t, 5)
 
-	out, err = kubectl("get", "sj", "-n", jobNamespace)
+	out, err = kubectl("get", "sj", j.name, "-n", jobNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
