@@ -18,5 +18,4 @@ trap '[ -n "${E2E_KEEP_CLUSTER:-}" ] || hack/local-cluster.sh down' EXIT
 hack/local-cluster.sh up
 
 KUBECONFIG="$PWD/bin/cluster/kubeconfig" KUBECTL="$PWD/bin/cluster/kubectl" HELM="$PWD/bin/helm" \
-  E2E_IMAGE="tributary:$version" E2E_MINIO_IMAGE="$(hack/minio.sh image-name)" \
-  go test -tags e2e -count=1 -timeout 45m -v ./test/e2e
+  E2E_IMAGE="tributary:$version" E2E_MINIO_IMAGE="$(hack/minio.sh image-name)" make test-e2e

@@ -23,5 +23,4 @@ kind load image-archive bin/minio-image.tar --name "$cluster"
 command -v helm >/dev/null || hack/helm.sh
 
 KUBECONFIG="$kubeconfig" HELM="$(command -v helm || echo "$PWD/bin/helm")" \
-  E2E_IMAGE="$image" E2E_MINIO_IMAGE="$(hack/minio.sh image-name)" \
-  go test -tags e2e -count=1 -timeout 45m -v ./test/e2e
+  E2E_IMAGE="$image" E2E_MINIO_IMAGE="$(hack/minio.sh image-name)" make test-e2e

@@ -214,8 +214,8 @@ func tearDown() error {
 	if _, err := kubectl("delete", "namespace", jobNamespace, "--wait", "--timeout", "3m"); err != nil {
 		errs = append(errs, err)
 	}
-	manifest := strings.Replace(minioManifest, "image: IMAGE", "image: unused", 1)
-	if _, err := kubectlIn(manifest, "delete", "-n", operatorNamespace, "--ignore-not-found", "-f", "-"); err != nil {
+	if _, err := kubectl("delete", "-n", operatorNamespace, "--ignore-not-found", "deployment/minio", "service/"+minioService,
+		"secret/minio-root"); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := helm("uninstall", "tributary", "--namespace", operatorNamespace, "--wait"); err != nil {
